@@ -1,1 +1,208 @@
-fn main() {}
+//! `alignlab`: the native command line over alignlab-core. This crate is interface and glue: argument
+//! parsing, one resolution of flags + config file into a `TrainConfig`, progress bars and the run folder.
+
+mod args;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use alignlab_core::data::{ReadOptions, TokenizeOptions, read_preferences, tokenize_pair};
+use alignlab_core::generate::{GenerateOptions, greedy};
+use alignlab_core::metrics;
+use alignlab_core::pretrained::Pretrained;
+use alignlab_core::tiny::tiny_gguf;
+use alignlab_core::tokenizer::Message;
+use alignlab_core::train::{Objective, Trainer};
+use alignlab_core::weights::safetensors::to_safetensors;
+use anyhow::{Context, Result, bail};
+use args::{Cli, Command, DeviceArg, GenerateArgs, TrainArgs};
+use burn::tensor::Device;
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Generate(a) => generate(a),
+        Command::Dpo(a) => train(a, Objective::Dpo),
+        Command::Reward(a) => train(a, Objective::Reward),
+        Command::TinyModel { seed, out } => {
+            write_file(&out, &tiny_gguf(seed))?;
+            println!("wrote the tiny model (seed {seed}) to {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+fn device(arg: DeviceArg) -> Device {
+    match arg {
+        DeviceArg::Cpu => Device::flex(),
+        DeviceArg::Wgpu => Device::wgpu(Default::default()),
+    }
+}
+
+fn load_model(path: &Path, device: &Device) -> Result<Pretrained> {
+    let bytes = fs::read(path).with_context(|| format!("reading the model {}", path.display()))?;
+    Pretrained::from_gguf(bytes, device).with_context(|| format!("loading the model {}", path.display()))
+}
+
+fn generate(a: GenerateArgs) -> Result<()> {
+    let device = device(a.device);
+    let pre = load_model(&a.model, &device)?;
+    let prompts: Vec<String> = match (&a.prompt, &a.prompts) {
+        (Some(p), None) => vec![p.clone()],
+        (None, Some(file)) => {
+            let text = fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| {
+                    let v: serde_json::Value = serde_json::from_str(l)
+                        .with_context(|| format!("{}:{}: invalid JSON", file.display(), i + 1))?;
+                    v.get("prompt")
+                        .and_then(|p| p.as_str())
+                        .map(str::to_string)
+                        .with_context(|| format!("{}:{}: missing string field \"prompt\"", file.display(), i + 1))
+                })
+                .collect::<Result<_>>()?
+        }
+        _ => bail!("give exactly one of --prompt or --prompts"),
+    };
+    let tok = &pre.tokenizer;
+    let stop: Vec<u32> = tok.eos_id().into_iter().collect();
+    for prompt in prompts {
+        let text = if a.raw {
+            prompt.clone()
+        } else {
+            tok.apply_chat_template(&[Message { role: "user".into(), content: prompt.clone() }], true)?
+        };
+        let ids = tok.encode(&text)?;
+        let options = GenerateOptions { max_new_tokens: a.max_new_tokens, stop_tokens: stop.clone() };
+        let start = Instant::now();
+        let out = pollster::block_on(greedy(&pre.model, &ids, &options, |_| {}))?;
+        let secs = start.elapsed().as_secs_f64();
+        let answer = tok.decode(&out, true)?;
+        if a.jsonl {
+            println!("{}", serde_json::json!({ "prompt": prompt, "completion": answer }));
+        } else {
+            println!("{answer}");
+        }
+        eprintln!("[{} tokens in {secs:.2}s, {:.1} tokens/s]", out.len(), out.len() as f64 / secs);
+    }
+    Ok(())
+}
+
+fn train(a: TrainArgs, objective: Objective) -> Result<()> {
+    let config = a.resolve(objective)?;
+    let device = device(a.device);
+    let pre = load_model(&a.model, &device)?;
+    let name = a.data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let text = fs::read_to_string(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
+    let report = read_preferences(&name, &text, &ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() })?;
+    for (line, reason) in &report.skipped {
+        eprintln!("skipped {name}:{line}: {reason}");
+    }
+    let mut records = report.records;
+    if let Some(n) = a.limit {
+        records.truncate(n);
+    }
+    let topts = TokenizeOptions {
+        max_length: config.max_length,
+        max_prompt_length: config.max_prompt_length,
+        chat_template: config.chat_template,
+        ..Default::default()
+    };
+    let pairs = records
+        .iter()
+        .filter(|r| !r.tie)
+        .map(|r| tokenize_pair(&pre.tokenizer, r, &topts))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pad = pre.tokenizer.pad_id().or(pre.tokenizer.eos_id()).unwrap_or(0);
+
+    let out = a.out.clone().unwrap_or_else(|| default_run_dir(objective));
+    fs::create_dir_all(&out).with_context(|| format!("creating the run folder {}", out.display()))?;
+    let run_info = serde_json::json!({
+        "model": a.model, "data": a.data, "pairs": pairs.len(), "device": format!("{:?}", a.device), "config": config,
+    });
+    write_file(&out.join("config.json"), serde_json::to_string_pretty(&run_info)?.as_bytes())?;
+
+    eprintln!("{} pairs from {}; run folder {}", pairs.len(), a.data.display(), out.display());
+    let mut trainer = pollster::block_on(Trainer::new(pre.model, pairs, config, pad, &device))?;
+    let bar = ProgressBar::new(trainer.total_steps() as u64);
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})")?);
+    let mut log = fs::File::create(out.join("metrics.jsonl"))?;
+    let start = Instant::now();
+    let mut tokens = 0.0;
+    let acc_key = if objective == Objective::Dpo { metrics::REWARDS_ACCURACIES } else { metrics::ACCURACY };
+    while !trainer.is_done() {
+        let ms = match pollster::block_on(trainer.steps(a.log_every.max(1))) {
+            Ok(ms) => ms,
+            Err(e) => {
+                bar.abandon();
+                save_checkpoint(&trainer, &out)?;
+                return Err(e.into());
+            }
+        };
+        for m in &ms {
+            writeln!(log, "{}", serde_json::to_string(m)?)?;
+            tokens += m[metrics::NUM_TOKENS];
+            if a.print_metrics {
+                bar.println(serde_json::to_string(m)?);
+            }
+        }
+        if let Some(m) = ms.last() {
+            bar.set_message(format!("loss {:.4} acc {:.2}", m[metrics::LOSS], m[acc_key]));
+        }
+        bar.set_position(trainer.step_count() as u64);
+        if a.save_steps > 0 && trainer.step_count() % a.save_steps == 0 && !trainer.is_done() {
+            save_checkpoint(&trainer, &out)?;
+        }
+    }
+    bar.finish();
+    let secs = start.elapsed().as_secs_f64();
+    let eval = pollster::block_on(trainer.evaluate())?;
+    writeln!(fs::File::create(out.join("eval.json"))?, "{}", serde_json::to_string_pretty(&eval)?)?;
+    save_checkpoint(&trainer, &out)?;
+    eprintln!(
+        "{} steps in {secs:.1}s ({:.1} response tokens/s); final metrics over the training pairs: {}",
+        trainer.step_count(),
+        tokens / secs,
+        serde_json::to_string(&eval)?
+    );
+    Ok(())
+}
+
+fn save_checkpoint(trainer: &Trainer, out: &Path) -> Result<()> {
+    let tensors = match (trainer.policy(), trainer.reward_model()) {
+        (Some(m), _) => m.named_tensors(),
+        (_, Some(m)) => m.named_tensors(),
+        _ => bail!("the trainer holds no model"),
+    };
+    let meta = [("format".to_string(), "pt".to_string()), ("step".to_string(), trainer.step_count().to_string())];
+    let bytes = pollster::block_on(to_safetensors(tensors, meta.into_iter().collect()))?;
+    write_file(&out.join("model.safetensors"), &bytes)
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves a half-written checkpoint.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("moving {} into place", path.display()))
+}
+
+fn default_run_dir(objective: Objective) -> PathBuf {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    PathBuf::from("runs").join(format!("{}-{secs}", if objective == Objective::Dpo { "dpo" } else { "reward" }))
+}

@@ -1,0 +1,179 @@
+//! Command-line flags. The doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use alignlab_core::train::{Objective, TrainConfig};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Train and evaluate language models from human preferences: reward models and DPO, on CPU or a GPU.
+///
+/// Models are Llama-family GGUF files (SmolLM2, TinyLlama, Llama, Qwen2); preference data is TRL's JSONL
+/// (`{"prompt", "chosen", "rejected"}`, strings or chat messages). Get the default model with
+/// `scripts/fetch-models.sh`.
+#[derive(Parser, Debug)]
+#[command(name = "alignlab", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Greedy generation from a model, one answer per prompt (chat template applied unless --raw).
+    ///
+    /// Example: alignlab generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt "What is the capital of France?"
+    Generate(GenerateArgs),
+    /// Direct Preference Optimization of a model on preference pairs (Rafailov et al. 2023).
+    ///
+    /// The starting model is also the frozen reference; its log-probs are computed once before training.
+    /// Writes config.json, metrics.jsonl (TRL metric names), eval.json and model.safetensors to the run folder.
+    ///
+    /// Example: alignlab dpo --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data pairs.jsonl --max-steps 20 --learning-rate 1e-5
+    Dpo(TrainArgs),
+    /// Train a Bradley–Terry reward model (the model plus a scalar head on the last token) on preference pairs.
+    ///
+    /// Example: alignlab reward --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data pairs.jsonl --num-epochs 1
+    Reward(TrainArgs),
+    /// Write the tiny random demo model (d_model 64, 2 layers, byte-level vocabulary) as a GGUF file.
+    TinyModel {
+        /// Seed of the weights: the same seed gives the same file everywhere.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where to write the GGUF file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum DeviceArg {
+    /// Pure-Rust CPU backend (Burn's flex).
+    Cpu,
+    /// GPU through wgpu: Vulkan, Metal or DX12, whichever the machine has.
+    Wgpu,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Path to a GGUF model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// One prompt.
+    #[arg(long, conflicts_with = "prompts")]
+    pub prompt: Option<String>,
+    /// A JSONL file of {"prompt": ...} records; answers are printed in order.
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// Most new tokens per answer.
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// Feed the prompt as is, without the model's chat template.
+    #[arg(long)]
+    pub raw: bool,
+    /// Print {"prompt", "completion"} JSONL instead of plain answers.
+    #[arg(long)]
+    pub jsonl: bool,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+}
+
+/// Options of a training run. Precedence: these flags, then `--config` (TOML with the same keys in
+/// snake_case), then the defaults.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Path to a GGUF model file (the starting policy; for DPO also the reference).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Preference pairs, TRL JSONL. Records marked "tie": true are left out of pairwise training.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// A TOML file of training options (keys as the flags below, in snake_case: learning_rate = 1e-5).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run folder (default: runs/<objective>-<unix time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+    /// Use only the first N records of the data file.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Skip malformed lines (reported on stderr) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+    /// Read metrics back from the device every N steps (fewer GPU syncs).
+    #[arg(long, default_value_t = 1)]
+    pub log_every: usize,
+    /// Also save model.safetensors every N steps (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    pub save_steps: usize,
+    /// Print every metrics record as a JSON line.
+    #[arg(long)]
+    pub print_metrics: bool,
+
+    /// DPO temperature β [default: 0.1].
+    #[arg(long)]
+    pub beta: Option<f64>,
+    /// cDPO label smoothing ε in [0, 0.5) [default: 0].
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
+    /// Peak learning rate of AdamW [default: 1e-5].
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Stop after this many optimizer steps [default: num_epochs epochs].
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Passes over the data when --max-steps is not given [default: 1].
+    #[arg(long)]
+    pub num_epochs: Option<usize>,
+    /// Preference pairs per step [default: 2].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Linear warm-up steps, then linear decay to 0 [default: 0].
+    #[arg(long)]
+    pub warmup_steps: Option<usize>,
+    /// AdamW decoupled weight decay [default: 0].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Clip the global gradient norm to this (0 disables) [default: 1].
+    #[arg(long)]
+    pub max_grad_norm: Option<f64>,
+    /// Seed of the data order [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Longest prompt + response in tokens; longer responses are cut at the end [default: 512].
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Longest prompt in tokens; longer prompts keep their end [default: 256].
+    #[arg(long)]
+    pub max_prompt_length: Option<usize>,
+    /// Wrap plain-text records in the model's chat template.
+    #[arg(long)]
+    pub chat_template: bool,
+}
+
+impl TrainArgs {
+    /// Defaults, then the config file, then flags; the objective comes from the subcommand.
+    pub fn resolve(&self, objective: Objective) -> Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<TrainConfig>(&text).with_context(|| format!("in config file {}", path.display()))?
+            }
+            None => TrainConfig::default(),
+        };
+        c.objective = objective;
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
+        }
+        set!(beta, label_smoothing, learning_rate, num_epochs, batch_size, warmup_steps, weight_decay, max_grad_norm);
+        set!(seed, max_length, max_prompt_length);
+        if self.max_steps.is_some() {
+            c.max_steps = self.max_steps;
+        }
+        c.chat_template |= self.chat_template;
+        c.validate()?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,371 @@
+//! The Llama family of decoders: RMSNorm, rotary position embeddings (rotate-half layout, as in Hugging
+//! Face), SwiGLU feed-forward, grouped-query attention and optionally tied input/output embeddings. Covers
+//! SmolLM2, TinyLlama, Llama and (without attention bias for now) Qwen2.
+//!
+//! Weights come from a [`WeightSource`] keyed by Hugging Face tensor names, so every format (GGUF, HF
+//! safetensors) is one name mapping away and the names are spelled once, here.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Linear, RmsNorm};
+use burn::tensor::module::{attention, embedding};
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData, activation};
+
+use crate::weights::{WeightError, WeightSource};
+
+/// Shape of a Llama-family decoder, as resolved from a weights file.
+#[derive(Config, Debug, PartialEq)]
+pub struct LlamaConfig {
+    /// Number of tokens in the vocabulary.
+    pub vocab_size: usize,
+    /// Width of the residual stream.
+    pub d_model: usize,
+    /// Number of decoder blocks.
+    pub n_layers: usize,
+    /// Number of query heads.
+    pub n_heads: usize,
+    /// Number of key/value heads (grouped-query attention; equal to `n_heads` for plain multi-head).
+    pub n_kv_heads: usize,
+    /// Inner width of the SwiGLU feed-forward.
+    pub d_ff: usize,
+    /// RoPE base frequency θ.
+    #[config(default = 10000.0)]
+    pub rope_theta: f64,
+    /// ε of every RMSNorm.
+    #[config(default = 1e-5)]
+    pub rms_norm_eps: f64,
+    /// Longest context the model was trained for.
+    #[config(default = 2048)]
+    pub max_position_embeddings: usize,
+    /// Whether the output projection reuses the input embedding matrix.
+    #[config(default = true)]
+    pub tie_word_embeddings: bool,
+}
+
+impl LlamaConfig {
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// Checks that the shape is self-consistent, with a message that names the offending field.
+    pub fn validate(&self) -> Result<(), WeightError> {
+        let bad = |msg: String| Err(WeightError::Config(msg));
+        if self.vocab_size == 0 || self.d_model == 0 || self.n_layers == 0 || self.d_ff == 0 {
+            return bad(format!("every dimension must be positive: {self:?}"));
+        }
+        if self.n_heads == 0 || self.n_kv_heads == 0 || self.d_model % self.n_heads != 0 {
+            return bad(format!("d_model {} is not divisible by n_heads {}", self.d_model, self.n_heads));
+        }
+        if self.n_heads % self.n_kv_heads != 0 {
+            return bad(format!("n_heads {} is not a multiple of n_kv_heads {}", self.n_heads, self.n_kv_heads));
+        }
+        if self.head_dim() % 2 != 0 {
+            return bad(format!("head_dim {} must be even for RoPE", self.head_dim()));
+        }
+        // Bound what a hostile file can make us allocate: 2^34 parameters is far above any model we run.
+        let params = self.vocab_size as u128 * self.d_model as u128
+            + self.n_layers as u128 * (4 * self.d_model as u128 * self.d_model as u128 + 3 * self.d_model as u128 * self.d_ff as u128);
+        if params > 1 << 34 {
+            return bad(format!("{params} parameters is more than alignlab will allocate"));
+        }
+        Ok(())
+    }
+
+    /// Number of parameters, counting a tied embedding once.
+    pub fn num_params(&self) -> usize {
+        let d = self.d_model;
+        let kv = self.n_kv_heads * self.head_dim();
+        let layer = 2 * d + d * d * 2 + 2 * d * kv + 3 * d * self.d_ff;
+        let head = if self.tie_word_embeddings { 0 } else { self.vocab_size * d };
+        self.vocab_size * d + self.n_layers * layer + d + head
+    }
+}
+
+/// `y = x W` with `W: [d_in, d_out]` (Burn's layout); Hugging Face stores `[d_out, d_in]`.
+fn linear(source: &dyn WeightSource, name: &str, d_in: usize, d_out: usize, device: &Device) -> Result<Linear, WeightError> {
+    let w = source.tensor(name, &[d_out, d_in])?;
+    let w = Tensor::<2>::from_data(TensorData::new(w, [d_out, d_in]), device).transpose();
+    Ok(Linear { weight: Param::from_tensor(w), bias: None })
+}
+
+fn rms_norm(source: &dyn WeightSource, name: &str, d: usize, eps: f64, device: &Device) -> Result<RmsNorm, WeightError> {
+    let g = source.tensor(name, &[d])?;
+    Ok(RmsNorm { gamma: Param::from_tensor(Tensor::from_data(TensorData::new(g, [d]), device)), epsilon: eps })
+}
+
+/// Multi-head attention with grouped key/value heads and rotary embeddings.
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) ⊙ up(x))`.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+}
+
+/// One pre-norm decoder block.
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: Attention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: Mlp,
+}
+
+/// A Llama-family decoder. Build it with [`Llama::from_source`].
+#[derive(Module, Debug)]
+pub struct Llama {
+    /// `[vocab, d_model]`
+    pub embed_tokens: Param<Tensor<2>>,
+    pub layers: Vec<DecoderLayer>,
+    pub norm: RmsNorm,
+    /// `[vocab, d_model]` when the output projection is not tied to the embedding.
+    pub lm_head: Option<Param<Tensor<2>>>,
+    pub rope_theta: f64,
+}
+
+/// Keys and values of past positions, per layer, `[batch, n_kv_heads, past, head_dim]`.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    len: usize,
+}
+
+impl KvCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of positions already in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Llama {
+    /// Builds the model from tensors named as in Hugging Face checkpoints (`model.layers.0.self_attn.q_proj.weight`…).
+    pub fn from_source(config: &LlamaConfig, source: &dyn WeightSource, device: &Device) -> Result<Self, WeightError> {
+        config.validate()?;
+        let (d, kv) = (config.d_model, config.n_kv_heads * config.head_dim());
+        let eps = config.rms_norm_eps;
+        let embed = source.tensor("model.embed_tokens.weight", &[config.vocab_size, d])?;
+        let embed_tokens = Param::from_tensor(Tensor::from_data(TensorData::new(embed, [config.vocab_size, d]), device));
+        let mut layers = Vec::with_capacity(config.n_layers);
+        for i in 0..config.n_layers {
+            let p = format!("model.layers.{i}");
+            layers.push(DecoderLayer {
+                input_layernorm: rms_norm(source, &format!("{p}.input_layernorm.weight"), d, eps, device)?,
+                self_attn: Attention {
+                    q_proj: linear(source, &format!("{p}.self_attn.q_proj.weight"), d, d, device)?,
+                    k_proj: linear(source, &format!("{p}.self_attn.k_proj.weight"), d, kv, device)?,
+                    v_proj: linear(source, &format!("{p}.self_attn.v_proj.weight"), d, kv, device)?,
+                    o_proj: linear(source, &format!("{p}.self_attn.o_proj.weight"), d, d, device)?,
+                    n_heads: config.n_heads,
+                    n_kv_heads: config.n_kv_heads,
+                    head_dim: config.head_dim(),
+                },
+                post_attention_layernorm: rms_norm(source, &format!("{p}.post_attention_layernorm.weight"), d, eps, device)?,
+                mlp: Mlp {
+                    gate_proj: linear(source, &format!("{p}.mlp.gate_proj.weight"), d, config.d_ff, device)?,
+                    up_proj: linear(source, &format!("{p}.mlp.up_proj.weight"), d, config.d_ff, device)?,
+                    down_proj: linear(source, &format!("{p}.mlp.down_proj.weight"), config.d_ff, d, device)?,
+                },
+            });
+        }
+        let norm = rms_norm(source, "model.norm.weight", d, eps, device)?;
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            let w = source.tensor("lm_head.weight", &[config.vocab_size, d])?;
+            Some(Param::from_tensor(Tensor::from_data(TensorData::new(w, [config.vocab_size, d]), device)))
+        };
+        Ok(Self { embed_tokens, layers, norm, lm_head, rope_theta: config.rope_theta })
+    }
+
+    /// The output projection `[vocab, d_model]` (the embedding itself when tied).
+    pub fn head_weight(&self) -> Tensor<2> {
+        match &self.lm_head {
+            Some(w) => w.val(),
+            None => self.embed_tokens.val(),
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.embed_tokens.dims()[0]
+    }
+
+    pub fn d_model(&self) -> usize {
+        self.embed_tokens.dims()[1]
+    }
+
+    /// Final hidden states (after the last RMSNorm), `[batch, seq, d_model]`.
+    ///
+    /// Without a cache the attention is causal over `ids`; with one, `ids` continue the cached positions.
+    /// Sequences are right-padded: a padding position only sees real tokens and is never attended to by
+    /// them, so padding needs no mask of its own.
+    pub fn forward_hidden(&self, ids: Tensor<2, Int>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+        let device = ids.device();
+        let [_, t] = ids.dims();
+        let past = cache.as_ref().map_or(0, |c| c.len);
+        let head_dim = self.layers.first().map_or(2, |l| l.self_attn.head_dim);
+        let (cos, sin) = rope_tables(past, t, head_dim, self.rope_theta, &device);
+        let mut x = embedding(self.embed_tokens.val(), ids);
+        if let Some(c) = cache.as_deref_mut() {
+            c.layers.resize(self.layers.len(), None);
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let h = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, past, slot);
+            x = x + h;
+            let h = layer.mlp.forward(layer.post_attention_layernorm.forward(x.clone()));
+            x = x + h;
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        self.norm.forward(x)
+    }
+
+    /// Hugging Face names, shapes and flattened values in HF layout (`[out, in]` for projections), for export.
+    pub fn named_tensors(&self) -> Vec<NamedTensor> {
+        let flat = |name: String, t: Tensor<2>| {
+            let [a, b] = t.dims();
+            (name, vec![a, b], t.reshape([a * b]))
+        };
+        let lin = |name: String, l: &Linear| flat(name, l.weight.val().transpose());
+        let norm = |name: String, n: &RmsNorm| {
+            let g = n.gamma.val();
+            (name, g.dims().to_vec(), g)
+        };
+        let mut out = vec![flat("model.embed_tokens.weight".into(), self.embed_tokens.val())];
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            out.push(norm(format!("{p}.input_layernorm.weight"), &l.input_layernorm));
+            out.push(lin(format!("{p}.self_attn.q_proj.weight"), &l.self_attn.q_proj));
+            out.push(lin(format!("{p}.self_attn.k_proj.weight"), &l.self_attn.k_proj));
+            out.push(lin(format!("{p}.self_attn.v_proj.weight"), &l.self_attn.v_proj));
+            out.push(lin(format!("{p}.self_attn.o_proj.weight"), &l.self_attn.o_proj));
+            out.push(norm(format!("{p}.post_attention_layernorm.weight"), &l.post_attention_layernorm));
+            out.push(lin(format!("{p}.mlp.gate_proj.weight"), &l.mlp.gate_proj));
+            out.push(lin(format!("{p}.mlp.up_proj.weight"), &l.mlp.up_proj));
+            out.push(lin(format!("{p}.mlp.down_proj.weight"), &l.mlp.down_proj));
+        }
+        out.push(norm("model.norm.weight".into(), &self.norm));
+        if let Some(w) = &self.lm_head {
+            out.push(flat("lm_head.weight".into(), w.val()));
+        }
+        out
+    }
+}
+
+/// A tensor for export: its Hugging Face name, its shape and its values flattened row-major.
+pub type NamedTensor = (String, Vec<usize>, Tensor<1>);
+
+impl Attention {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        past: usize,
+        cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+    ) -> Tensor<3> {
+        let [b, t, _] = x.dims();
+        let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let q = self.q_proj.forward(x.clone()).reshape([b, t, h, hd]).swap_dims(1, 2);
+        let k = self.k_proj.forward(x.clone()).reshape([b, t, kvh, hd]).swap_dims(1, 2);
+        let v = self.v_proj.forward(x).reshape([b, t, kvh, hd]).swap_dims(1, 2);
+        let q = apply_rope(q, cos, sin);
+        let mut k = apply_rope(k, cos, sin);
+        let mut v = v;
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.take() {
+                k = Tensor::cat(vec![pk, k], 2);
+                v = Tensor::cat(vec![pv, v], 2);
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let k = repeat_kv(k, h / kvh);
+        let v = repeat_kv(v, h / kvh);
+        let total = past + t;
+        // A fresh sequence uses the backend's causal path. A continuation of one token sees every cached
+        // position; a longer continuation needs an explicit mask offset by the cached length.
+        let (mask, is_causal) = if past == 0 {
+            (None, t > 1)
+        } else if t == 1 {
+            (None, false)
+        } else {
+            let data: Vec<bool> = (0..t).flat_map(|i| (0..total).map(move |j| j > past + i)).collect();
+            let m = Tensor::<2, Bool>::from_data(TensorData::new(data, [t, total]), &q.device());
+            (Some(m.reshape([1, 1, t, total]).expand([b, h, t, total])), false)
+        };
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal };
+        let out = attention(q, k, v, mask, None, options);
+        self.o_proj.forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
+    }
+}
+
+impl Mlp {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let gate = activation::silu(self.gate_proj.forward(x.clone()));
+        self.down_proj.forward(gate * self.up_proj.forward(x))
+    }
+}
+
+/// `[b, kv, t, d]` → `[b, kv·n_rep, t, d]`, each key/value head serving `n_rep` consecutive query heads.
+fn repeat_kv(x: Tensor<4>, n_rep: usize) -> Tensor<4> {
+    if n_rep == 1 {
+        return x;
+    }
+    let [b, kv, t, d] = x.dims();
+    x.unsqueeze_dim::<5>(2).expand([b, kv, n_rep, t, d]).reshape([b, kv * n_rep, t, d])
+}
+
+/// cos and sin of the rotary angles for positions `start..start+len`, `[1, 1, len, head_dim]`, with each
+/// frequency repeated in both halves (rotate-half layout). Computed on the host in f64 for exactness.
+fn rope_tables(start: usize, len: usize, head_dim: usize, theta: f64, device: &Device) -> (Tensor<4>, Tensor<4>) {
+    let half = head_dim / 2;
+    let mut cos = Vec::with_capacity(len * head_dim);
+    let mut sin = Vec::with_capacity(len * head_dim);
+    for p in start..start + len {
+        for _half in 0..2 {
+            for i in 0..half {
+                let inv_freq = 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64);
+                // Hugging Face computes inv_freq in f32 and the angle in f32; matching that keeps logits
+                // within float noise of transformers for long positions.
+                let angle = (p as f32) * (inv_freq as f32);
+                cos.push(angle.cos());
+                sin.push(angle.sin());
+            }
+        }
+    }
+    let shape = [1, 1, len, head_dim];
+    (
+        Tensor::from_data(TensorData::new(cos, shape), device),
+        Tensor::from_data(TensorData::new(sin, shape), device),
+    )
+}
+
+/// `x·cos + rotate_half(x)·sin` with `rotate_half([x1, x2]) = [−x2, x1]`.
+fn apply_rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
+    let [_, _, _, d] = x.dims();
+    let x1 = x.clone().narrow(3, 0, d / 2);
+    let x2 = x.clone().narrow(3, d / 2, d / 2);
+    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+    x * cos.clone() + rotated * sin.clone()
+}

@@ -1,0 +1,619 @@
+//! One training loop for every objective: batching of preference pairs, AdamW with warm-up and linear decay,
+//! global grad-norm clipping, a frozen reference whose log-probs are computed once and cached, and metrics
+//! under TRL's names.
+//!
+//! Metrics stay on the device as small tensors until [`Trainer::steps`] returns, then are read back in one
+//! asynchronous transfer: no synchronous read ever happens (a requirement on wasm, and what keeps a native
+//! GPU from stalling every step).
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::data::TokenizedPair;
+use crate::metrics::{self, Metrics};
+use crate::model::llama::Llama;
+use crate::model::reward::RewardModel;
+use crate::objectives::dpo::{DpoLossType, dpo_loss};
+use crate::objectives::logprob::{chunk_rows, masked_sum, token_logps, token_logps_backward};
+use crate::objectives::reward::bradley_terry_loss;
+use crate::rng::SplitMix64;
+
+/// What the loop optimises.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Direct Preference Optimization of the policy against a frozen copy of itself.
+    #[default]
+    Dpo,
+    /// A Bradley–Terry reward model: the backbone plus a scalar head.
+    Reward,
+}
+
+/// Every option of a run. The field names are the CLI flags (`--learning-rate`), the TOML keys and the keys
+/// of the JS options object (`learning_rate`); unknown keys are rejected so that a typo is not a silent
+/// default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub objective: Objective,
+    /// DPO temperature β (0.1; 0.01–0.5 typical).
+    pub beta: f64,
+    /// DPO-family loss (TRL's `loss_type`).
+    pub loss_type: DpoLossType,
+    /// cDPO label smoothing ε ∈ [0, 0.5) (0).
+    pub label_smoothing: f64,
+    /// Peak learning rate of AdamW (1e-5 suits SmolLM2-size models; tiny models take 1e-3).
+    pub learning_rate: f64,
+    /// Stop after this many optimizer steps (otherwise `num_epochs` epochs).
+    pub max_steps: Option<usize>,
+    pub num_epochs: usize,
+    /// Preference pairs per step.
+    pub batch_size: usize,
+    /// Linear warm-up from 0 over this many steps, then linear decay to 0.
+    pub warmup_steps: usize,
+    /// Decoupled weight decay of AdamW (0).
+    pub weight_decay: f64,
+    /// Global gradient-norm clipping threshold; 0 disables it.
+    pub max_grad_norm: f64,
+    /// Seed of the data order.
+    pub seed: u64,
+    /// Longest prompt + response, in tokens.
+    pub max_length: usize,
+    /// Longest prompt, in tokens (kept from its end).
+    pub max_prompt_length: usize,
+    /// Wrap plain-text records in the model's chat template (conversational records always use it).
+    pub chat_template: bool,
+    /// Memory for one chunk of LM-head logits (64 MiB: half of WebGPU's default storage-binding limit).
+    pub logits_chunk_bytes: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            objective: Objective::Dpo,
+            beta: 0.1,
+            loss_type: DpoLossType::Sigmoid,
+            label_smoothing: 0.0,
+            learning_rate: 1e-5,
+            max_steps: None,
+            num_epochs: 1,
+            batch_size: 2,
+            warmup_steps: 0,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+            seed: 0,
+            max_length: 512,
+            max_prompt_length: 256,
+            chat_template: false,
+            logits_chunk_bytes: 64 << 20,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks ranges, naming the field.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |field: &'static str, msg: String| Err(TrainError::Config { field, msg });
+        if !(self.beta.is_finite() && self.beta > 0.0) {
+            return bad("beta", format!("must be a positive number, got {}", self.beta));
+        }
+        if !(0.0..0.5).contains(&self.label_smoothing) {
+            return bad("label_smoothing", format!("must be in [0, 0.5), got {}", self.label_smoothing));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad("learning_rate", format!("must be a positive number, got {}", self.learning_rate));
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if self.max_steps == Some(0) || (self.max_steps.is_none() && self.num_epochs == 0) {
+            return bad("max_steps", "the run must have at least one step".into());
+        }
+        if self.max_length < 2 || self.max_prompt_length >= self.max_length {
+            return bad("max_length", format!("must exceed max_prompt_length ({})", self.max_prompt_length));
+        }
+        if !(self.max_grad_norm >= 0.0) || !(self.weight_decay >= 0.0) {
+            return bad("max_grad_norm", "max_grad_norm and weight_decay must be non-negative".into());
+        }
+        Ok(())
+    }
+
+    /// Learning rate at optimizer step `step` (0-based) of `total`: linear warm-up, then linear decay to 0
+    /// (TRL's default `lr_scheduler_type="linear"`).
+    pub fn learning_rate_at(&self, step: usize, total: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let decay = total.saturating_sub(self.warmup_steps).max(1);
+        self.learning_rate * (1.0 - (step - self.warmup_steps) as f64 / decay as f64).max(0.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("option {field}: {msg}")]
+    Config { field: &'static str, msg: String },
+    #[error("no training pairs: the data set is empty after reading and tokenizing")]
+    NoData,
+    #[error("token id {id} in the pair from line {line} is outside the model's vocabulary of {vocab}")]
+    BadToken { id: u32, line: usize, vocab: usize },
+    #[error("the loss became {value} at step {step}; training stopped (the last checkpoint is kept)")]
+    NonFinite { step: usize, value: f64 },
+    #[error("reading metrics back from the device failed: {0}")]
+    Read(String),
+}
+
+/// The model being trained.
+enum Policy {
+    Lm(Llama),
+    Reward(RewardModel),
+}
+
+/// Tokens of a batch of pairs on the device: chosen sequences first, then rejected ones, right-padded.
+struct Batch {
+    /// `[2k, t]` whole sequences.
+    ids: Tensor<2, Int>,
+    /// `[2k, t−1]` model inputs (sequence without its last token).
+    inputs: Tensor<2, Int>,
+    /// `[2k·(t−1)]` next-token targets.
+    targets: Tensor<1, Int>,
+    /// `[2k·(t−1)]` 1 where the target is a response token.
+    mask: Tensor<1>,
+    lengths: Vec<usize>,
+    pairs: usize,
+    response_tokens: usize,
+}
+
+impl Batch {
+    fn new(pairs: &[&TokenizedPair], pad: u32, device: &Device) -> Self {
+        let seqs: Vec<(usize, Vec<u32>)> = [true, false]
+            .iter()
+            .flat_map(|&chosen| {
+                pairs.iter().map(move |p| {
+                    let response = if chosen { &p.chosen } else { &p.rejected };
+                    (p.prompt.len(), p.prompt.iter().chain(response).copied().collect())
+                })
+            })
+            .collect();
+        let t = seqs.iter().map(|(_, s)| s.len()).max().unwrap_or(2).max(2);
+        let n = seqs.len();
+        let (mut ids, mut inputs, mut targets, mut mask) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (prompt_len, s) in &seqs {
+            let padded: Vec<i64> = (0..t).map(|j| s.get(j).copied().unwrap_or(pad) as i64).collect();
+            ids.extend_from_slice(&padded);
+            inputs.extend_from_slice(&padded[..t - 1]);
+            targets.extend_from_slice(&padded[1..]);
+            mask.extend((1..t).map(|j| if j >= *prompt_len && j < s.len() { 1.0f32 } else { 0.0 }));
+        }
+        let response_tokens = mask.iter().filter(|&&m| m > 0.0).count();
+        let inner = device.clone().inner();
+        Self {
+            ids: Tensor::from_data(TensorData::new(ids, [n, t]), device),
+            inputs: Tensor::from_data(TensorData::new(inputs, [n, t - 1]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [n * (t - 1)]), &inner),
+            mask: Tensor::from_data(TensorData::new(mask, [n * (t - 1)]), &inner),
+            lengths: seqs.iter().map(|(_, s)| s.len()).collect(),
+            pairs: pairs.len(),
+            response_tokens,
+        }
+    }
+}
+
+/// Names of the values each objective computes on the device, in the order of its metrics tensor.
+fn device_metric_names(objective: Objective) -> &'static [&'static str] {
+    match objective {
+        Objective::Dpo => &[
+            metrics::LOSS,
+            metrics::REWARDS_CHOSEN,
+            metrics::REWARDS_REJECTED,
+            metrics::REWARDS_MARGINS,
+            metrics::REWARDS_ACCURACIES,
+            metrics::LOGPS_CHOSEN,
+            metrics::LOGPS_REJECTED,
+        ],
+        Objective::Reward => &[
+            metrics::LOSS,
+            metrics::ACCURACY,
+            metrics::MARGIN,
+            metrics::MEAN_REWARD,
+            metrics::MIN_REWARD,
+            metrics::MAX_REWARD,
+        ],
+    }
+}
+
+/// A training run in progress. Create it with [`Trainer::new`], advance it with [`Trainer::steps`].
+pub struct Trainer {
+    config: TrainConfig,
+    policy: Option<Policy>,
+    optimizer: ModuleOptimizer,
+    pairs: Vec<TokenizedPair>,
+    /// Summed reference log-probs (chosen, rejected) of each pair; DPO only.
+    reference: Vec<(f32, f32)>,
+    order: Vec<usize>,
+    rng: SplitMix64,
+    step: usize,
+    total_steps: usize,
+    chunk: usize,
+    pad_id: u32,
+    device: Device,
+}
+
+impl Trainer {
+    /// Sets up a run of `config` on `pairs`. `model` is the starting policy (and, for DPO, the frozen
+    /// reference, whose log-probs are computed here once unless the pairs carry them). `device` is the
+    /// device the model lives on; autodiff is enabled on it here.
+    pub async fn new(
+        model: Llama,
+        pairs: Vec<TokenizedPair>,
+        config: TrainConfig,
+        pad_id: u32,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        config.validate()?;
+        if pairs.is_empty() {
+            return Err(TrainError::NoData);
+        }
+        let vocab = model.vocab_size();
+        for p in &pairs {
+            if let Some(&id) = p.prompt.iter().chain(&p.chosen).chain(&p.rejected).find(|&&id| id as usize >= vocab) {
+                return Err(TrainError::BadToken { id, line: p.line, vocab });
+            }
+        }
+        let device = device.clone().autodiff();
+        let chunk = chunk_rows(vocab, config.logits_chunk_bytes);
+        let model = model.fork(&device).train();
+        let reference = match config.objective {
+            Objective::Dpo => reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?,
+            Objective::Reward => Vec::new(),
+        };
+        let policy = match config.objective {
+            Objective::Dpo => Policy::Lm(model),
+            Objective::Reward => Policy::Reward(RewardModel::new(model, &device)),
+        };
+        let steps_per_epoch = pairs.len().div_ceil(config.batch_size);
+        let total_steps = config.max_steps.unwrap_or(steps_per_epoch * config.num_epochs);
+        let optimizer = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(config.weight_decay as f32).init();
+        Ok(Self {
+            rng: SplitMix64::new(config.seed),
+            config,
+            policy: Some(policy),
+            optimizer,
+            pairs,
+            reference,
+            order: Vec::new(),
+            step: 0,
+            total_steps,
+            chunk,
+            pad_id,
+            device,
+        })
+    }
+
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.total_steps
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.step >= self.total_steps
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The policy being trained, for generation or export (a DPO run only).
+    pub fn policy(&self) -> Option<&Llama> {
+        match self.policy.as_ref()? {
+            Policy::Lm(m) => Some(m),
+            Policy::Reward(_) => None,
+        }
+    }
+
+    /// The reward model being trained (a reward run only).
+    pub fn reward_model(&self) -> Option<&RewardModel> {
+        match self.policy.as_ref()? {
+            Policy::Reward(m) => Some(m),
+            Policy::Lm(_) => None,
+        }
+    }
+
+    /// Runs up to `n` optimizer steps and returns one metrics record per step.
+    pub async fn steps(&mut self, n: usize) -> Result<Vec<Metrics>, TrainError> {
+        let mut host = Vec::new();
+        let mut device_values = Vec::new();
+        for _ in 0..n {
+            if self.is_done() {
+                break;
+            }
+            let batch_idx = self.next_batch();
+            let lr = self.config.learning_rate_at(self.step, self.total_steps);
+            let (values, tokens) = self.optimizer_step(&batch_idx, lr);
+            self.step += 1;
+            let mut m = Metrics::new();
+            m.insert(metrics::STEP.into(), self.step as f64);
+            m.insert(metrics::EPOCH.into(), (self.step * self.config.batch_size) as f64 / self.pairs.len() as f64);
+            m.insert(metrics::LEARNING_RATE.into(), lr);
+            m.insert(metrics::NUM_TOKENS.into(), tokens as f64);
+            host.push(m);
+            device_values.push(values);
+        }
+        if host.is_empty() {
+            return Ok(host);
+        }
+        let mut names: Vec<&str> = device_metric_names(self.config.objective).to_vec();
+        names.push(metrics::GRAD_NORM);
+        let values = read_f32(Tensor::cat(device_values, 0)).await?;
+        for (m, vals) in host.iter_mut().zip(values.chunks(names.len())) {
+            for (name, v) in names.iter().zip(vals) {
+                m.insert((*name).into(), *v as f64);
+            }
+        }
+        for m in &host {
+            let loss = m[metrics::LOSS];
+            if !loss.is_finite() {
+                return Err(TrainError::NonFinite { step: m[metrics::STEP] as usize, value: loss });
+            }
+        }
+        Ok(host)
+    }
+
+    /// Metrics of the current model over every training pair, without updating it.
+    pub async fn evaluate(&self) -> Result<Metrics, TrainError> {
+        let idx: Vec<usize> = (0..self.pairs.len()).collect();
+        let mut per_batch = Vec::new();
+        for chunk in idx.chunks(self.config.batch_size) {
+            let batch = Batch::new(&chunk.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
+            let values = match self.policy.as_ref().expect("policy present between steps") {
+                Policy::Lm(m) => {
+                    let m = m.valid();
+                    let (chosen, rejected) = self.sequence_logps_no_grad(&m, &batch);
+                    let (rc, rr) = self.reference_tensors(chunk);
+                    let out = dpo_loss(chosen.clone(), rejected.clone(), rc, rr, self.config.beta, self.config.label_smoothing, self.config.loss_type);
+                    dpo_metric_values(out.losses.mean(), out.chosen_rewards, out.rejected_rewards, chosen, rejected)
+                }
+                Policy::Reward(m) => {
+                    let m = m.valid();
+                    let inner = self.device.clone().inner();
+                    let ids = batch.ids.clone().to_device(&inner);
+                    let r = m.forward(ids, &batch.lengths);
+                    let (rc, rr) = (r.clone().narrow(0, 0, batch.pairs), r.narrow(0, batch.pairs, batch.pairs));
+                    reward_metric_values(bradley_terry_loss(rc.clone(), rr.clone(), None).mean(), rc, rr)
+                }
+            };
+            per_batch.push((chunk.len(), values));
+        }
+        let names = device_metric_names(self.config.objective);
+        let sizes: Vec<usize> = per_batch.iter().map(|(s, _)| *s).collect();
+        let values = read_f32(Tensor::cat(per_batch.into_iter().map(|(_, v)| v).collect(), 0)).await?;
+        // Pair-weighted means; min/max reduce as such.
+        let mut out = Metrics::new();
+        for (i, name) in names.iter().enumerate() {
+            let vals = values.chunks(names.len()).map(|c| c[i] as f64);
+            let v = match *name {
+                metrics::MIN_REWARD => vals.fold(f64::INFINITY, f64::min),
+                metrics::MAX_REWARD => vals.fold(f64::NEG_INFINITY, f64::max),
+                _ => vals.zip(&sizes).map(|(v, &s)| v * s as f64).sum::<f64>() / self.pairs.len() as f64,
+            };
+            out.insert((*name).into(), v);
+        }
+        out.insert(metrics::STEP.into(), self.step as f64);
+        Ok(out)
+    }
+
+    /// Indices of the next batch, reshuffling at each epoch boundary.
+    fn next_batch(&mut self) -> Vec<usize> {
+        let mut idx = Vec::with_capacity(self.config.batch_size);
+        while idx.len() < self.config.batch_size.min(self.pairs.len()) {
+            if self.order.is_empty() {
+                self.order = (0..self.pairs.len()).collect();
+                self.rng.shuffle(&mut self.order);
+                self.order.reverse(); // popped from the back: keep the shuffled order
+            }
+            idx.push(self.order.pop().expect("refilled above"));
+        }
+        idx
+    }
+
+    fn reference_tensors(&self, idx: &[usize]) -> (Tensor<1>, Tensor<1>) {
+        let inner = self.device.clone().inner();
+        let (c, r): (Vec<f32>, Vec<f32>) = idx.iter().map(|&i| self.reference[i]).unzip();
+        (Tensor::from_data(TensorData::new(c, [idx.len()]), &inner), Tensor::from_data(TensorData::new(r, [idx.len()]), &inner))
+    }
+
+    /// Summed response log-probs (chosen, rejected) without building a graph.
+    fn sequence_logps_no_grad(&self, model: &Llama, batch: &Batch) -> (Tensor<1>, Tensor<1>) {
+        sequence_logps(model, batch, self.chunk)
+    }
+
+    /// One optimizer step on the pairs `idx`; returns the step's device-side metrics and its response tokens.
+    fn optimizer_step(&mut self, idx: &[usize], lr: f64) -> (Tensor<1>, usize) {
+        let batch = Batch::new(&idx.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
+        let tokens = batch.response_tokens;
+        let (policy, values, grads) = match self.policy.take().expect("policy present between steps") {
+            Policy::Lm(model) => {
+                let (values, grads) = self.dpo_gradients(&model, &batch, idx);
+                (Policy::Lm(model), values, grads)
+            }
+            Policy::Reward(model) => {
+                let rewards = model.forward(batch.ids.clone(), &batch.lengths);
+                let k = batch.pairs;
+                let (rc, rr) = (rewards.clone().narrow(0, 0, k), rewards.narrow(0, k, k));
+                let loss = bradley_terry_loss(rc.clone(), rr.clone(), None).mean();
+                let values = reward_metric_values(loss.clone().inner(), rc.inner(), rr.inner());
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                (Policy::Reward(model), values, grads)
+            }
+        };
+        let inner = self.device.clone().inner();
+        let (grads, norm) = match &policy {
+            Policy::Lm(m) => clip_grad_norm(m, grads, self.config.max_grad_norm, &inner),
+            Policy::Reward(m) => clip_grad_norm(m, grads, self.config.max_grad_norm, &inner),
+        };
+        let policy = match policy {
+            Policy::Lm(m) => Policy::Lm(self.optimizer.step(lr, m, grads)),
+            Policy::Reward(m) => Policy::Reward(self.optimizer.step(lr, m, grads)),
+        };
+        self.policy = Some(policy);
+        (Tensor::cat(vec![values, norm], 0), tokens)
+    }
+
+    /// DPO gradients with the LM head in chunks.
+    ///
+    /// 1. The trunk runs once with a graph, to the final hidden states `h`.
+    /// 2. Per-token log-probs come from `h` chunk by chunk without a graph; the loss is built on them as a
+    ///    leaf, so its backward gives `w_t = ∂L/∂logp_t` for every token.
+    /// 3. [`token_logps_backward`] turns `w` into `∂L/∂h` and `∂L/∂W_head`, chunk by chunk.
+    /// 4. One backward of `Σ h ⊙ ∂L/∂h + Σ W ⊙ ∂L/∂W` through the trunk yields every parameter's gradient.
+    ///
+    /// No `[tokens, vocab]` tensor outlives its chunk, at the price of computing the head's logits twice.
+    fn dpo_gradients(&self, model: &Llama, batch: &Batch, idx: &[usize]) -> (Tensor<1>, GradientsParams) {
+        let [n, t1] = batch.inputs.dims();
+        let hidden = model.forward_hidden(batch.inputs.clone(), None);
+        let d = hidden.dims()[2];
+        let hidden = hidden.reshape([n * t1, d]);
+        let head = model.head_weight();
+        let (h_in, w_in) = (hidden.clone().inner(), head.clone().inner());
+        let tokens = token_logps(h_in.clone(), w_in.clone(), batch.targets.clone(), self.chunk);
+        let leaf = tokens.autodiff().require_grad();
+        let seq = masked_sum(leaf.clone(), batch.mask.clone().autodiff(), n);
+        let k = batch.pairs;
+        let (chosen, rejected) = (seq.clone().narrow(0, 0, k), seq.narrow(0, k, k));
+        let (rc, rr) = self.reference_tensors(idx);
+        let out = dpo_loss(chosen.clone(), rejected.clone(), rc.autodiff(), rr.autodiff(), self.config.beta, self.config.label_smoothing, self.config.loss_type);
+        let loss = out.losses.mean();
+        let values = dpo_metric_values(loss.clone().inner(), out.chosen_rewards.inner(), out.rejected_rewards.inner(), chosen.inner(), rejected.inner());
+        let w = leaf.grad(&loss.backward()).expect("the loss depends on every token log-prob");
+        let (d_hidden, d_head) = token_logps_backward(h_in, w_in, batch.targets.clone(), w, self.chunk);
+        let surrogate = (hidden * d_hidden.autodiff()).sum() + (head * d_head.autodiff()).sum();
+        (values, GradientsParams::from_grads(surrogate.backward(), model))
+    }
+}
+
+/// Summed response log-probs of a batch: `([pairs], [pairs])` for chosen and rejected.
+fn sequence_logps(model: &Llama, batch: &Batch, chunk: usize) -> (Tensor<1>, Tensor<1>) {
+    let [n, t1] = batch.inputs.dims();
+    let inner = batch.targets.device();
+    let hidden = model.forward_hidden(batch.inputs.clone().to_device(&inner), None);
+    let d = hidden.dims()[2];
+    let tokens = token_logps(hidden.reshape([n * t1, d]), model.head_weight(), batch.targets.clone(), chunk);
+    let seq = masked_sum(tokens, batch.mask.clone(), n);
+    let k = batch.pairs;
+    (seq.clone().narrow(0, 0, k), seq.narrow(0, k, k))
+}
+
+/// Reference log-probs of every pair, computed once with the frozen model and read back to the host.
+async fn reference_logps(
+    model: &Llama,
+    pairs: &[TokenizedPair],
+    batch_size: usize,
+    pad: u32,
+    chunk: usize,
+    device: &Device,
+) -> Result<Vec<(f32, f32)>, TrainError> {
+    if let Some(cached) = pairs.iter().map(|p| Some((p.ref_chosen_logps?, p.ref_rejected_logps?))).collect::<Option<Vec<_>>>() {
+        return Ok(cached);
+    }
+    let mut parts = Vec::new();
+    for group in pairs.chunks(batch_size) {
+        let batch = Batch::new(&group.iter().collect::<Vec<_>>(), pad, device);
+        let (c, r) = sequence_logps(model, &batch, chunk);
+        parts.push(Tensor::stack::<2>(vec![c, r], 1).reshape([2 * group.len()]));
+    }
+    let values = read_f32(Tensor::cat(parts, 0)).await?;
+    Ok(values.chunks(2).map(|c| (c[0], c[1])).collect())
+}
+
+fn dpo_metric_values(loss: Tensor<1>, rc: Tensor<1>, rr: Tensor<1>, lc: Tensor<1>, lr: Tensor<1>) -> Tensor<1> {
+    let accuracy = rc.clone().greater(rr.clone()).float().mean();
+    let margin = (rc.clone() - rr.clone()).mean();
+    Tensor::cat(vec![loss.reshape([1]), rc.mean(), rr.mean(), margin, accuracy, lc.mean(), lr.mean()], 0)
+}
+
+fn reward_metric_values(loss: Tensor<1>, rc: Tensor<1>, rr: Tensor<1>) -> Tensor<1> {
+    let accuracy = rc.clone().greater(rr.clone()).float().mean();
+    let margin = (rc.clone() - rr.clone()).mean();
+    let all = Tensor::cat(vec![rc, rr], 0);
+    Tensor::cat(vec![loss.reshape([1]), accuracy, margin, all.clone().mean(), all.clone().min(), all.max()], 0)
+}
+
+async fn read_f32(t: Tensor<1>) -> Result<Vec<f32>, TrainError> {
+    let data = t.into_data_async().await.map_err(|e| TrainError::Read(format!("{e:?}")))?;
+    Ok(data.iter::<f32>().collect())
+}
+
+/// Global L2 norm of all gradients (returned, before clipping, as TRL logs it) and the gradients scaled by
+/// `min(1, max_norm / norm)` — computed on the device, without reading the norm back.
+fn clip_grad_norm<M: Module>(
+    module: &M,
+    mut grads: GradientsParams,
+    max_norm: f64,
+    device: &Device,
+) -> (GradientsParams, Tensor<1>) {
+    struct SumSquares<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for SumSquares<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let s = g.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        coef: Tensor<1>,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                let c = self.coef.clone().reshape([1; D]);
+                self.grads.register::<D>(param.id, g * c);
+            }
+        }
+    }
+    let mut sum = SumSquares { grads: &grads, total: None };
+    module.visit(&mut sum);
+    let Some(total) = sum.total else {
+        return (grads, Tensor::zeros([1], device));
+    };
+    let norm = total.sqrt();
+    if max_norm > 0.0 {
+        let coef = (norm.clone() + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
+        module.visit(&mut Scale { grads: &mut grads, coef });
+    }
+    (grads, norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_zero() {
+        let c = TrainConfig { learning_rate: 1.0, warmup_steps: 2, ..Default::default() };
+        let lrs: Vec<f64> = (0..6).map(|s| c.learning_rate_at(s, 6)).collect();
+        assert_eq!(lrs, vec![0.5, 1.0, 1.0, 0.75, 0.5, 0.25]);
+    }
+
+    #[test]
+    fn config_rejects_unknown_keys_and_bad_values() {
+        let err = serde_json::from_str::<TrainConfig>(r#"{"learning_rat": 1e-3}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `learning_rat`"), "{err}");
+        let c: TrainConfig = serde_json::from_str(r#"{"objective": "reward", "beta": 0.5}"#).unwrap();
+        assert_eq!((c.objective, c.beta, c.batch_size), (Objective::Reward, 0.5, 2));
+        let bad = TrainConfig { beta: -1.0, ..Default::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("beta"));
+    }
+}
