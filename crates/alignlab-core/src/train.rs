@@ -304,6 +304,12 @@ impl Trainer {
         self.step >= self.total_steps
     }
 
+    /// Summed reference log-probs (chosen, rejected) per pair, in data order; empty for a reward model.
+    /// Stored as `ref_chosen_logps`/`ref_rejected_logps` beside the data, they spare the next run the reference.
+    pub fn reference_logps(&self) -> &[(f32, f32)] {
+        &self.reference
+    }
+
     pub fn config(&self) -> &TrainConfig {
         &self.config
     }
