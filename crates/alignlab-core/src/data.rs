@@ -174,8 +174,11 @@ pub struct ReadReport {
 /// the longest common prefix, cut back to a char boundary and then to the start of the last run of
 /// whitespace in it: the responses start at that whitespace (`"…\n\nAssistant:"` + `" Sure"`), which is
 /// where byte-level BPE tokenizers put the boundary anyway (a space belongs to the word after it), so
-/// tokenising prompt and response apart gives the same tokens as the joined text. (TRL's `extract_prompt`
-/// moves one trailing space the same way.) If nothing of chosen or rejected remains, the line is bad.
+/// tokenising prompt and response apart gives the same tokens as the joined text (TRL's `extract_prompt`
+/// moves one trailing space the same way). If that prefix contains `"\n\nAssistant:"` (Anthropic
+/// HH-RLHF transcripts), it ends right after the last one instead, so that replies that begin with the
+/// same words ("I think …") stay whole, as in TRL's HH script. If nothing of chosen or rejected remains,
+/// the line is bad.
 pub fn read_preferences(source: &str, text: &str, opts: &ReadOptions) -> Result<ReadReport, DataError> {
     let mut report = ReadReport::default();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -292,7 +295,7 @@ fn number_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<
         None => Ok(None),
         Some(v) => match v.as_f64() {
             Some(x) if (x as f32).is_finite() => Ok(Some(x as f32)),
-            Some(x) => Err(DataErrorKind::InvalidField { field, reason: format!("{x} is not a finite f32") }),
+            Some(_) => Err(DataErrorKind::InvalidField { field, reason: format!("{v} is not a finite f32") }),
             None => Err(DataErrorKind::WrongType { field, expected: "a number" }),
         },
     }
@@ -308,9 +311,14 @@ fn bool_field(obj: &Map<String, Value>, field: &'static str) -> Result<bool, Dat
 fn string_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, DataErrorKind> {
     match present(obj, field) {
         None => Ok(None),
-        Some(v) => v.as_str().map(|s| Some(s.to_string())).ok_or(DataErrorKind::WrongType { field, expected: "a string" }),
+        Some(v) => {
+            v.as_str().map(|s| Some(s.to_string())).ok_or(DataErrorKind::WrongType { field, expected: "a string" })
+        }
     }
 }
+
+/// The turn marker of Anthropic's HH-RLHF transcripts (`"\n\nHuman: …\n\nAssistant: …"`).
+const HH_ASSISTANT: &str = "\n\nAssistant:";
 
 /// Splits chosen/rejected that carry their prompt into (prompt, chosen, rejected); see
 /// [`read_preferences`] for the rule.
@@ -334,19 +342,31 @@ pub fn split_implicit_prompt(chosen: Text, rejected: Text) -> Result<(Text, Text
             }
             let prefix = &c[..p];
             // Start of the last whitespace run in the shared prefix; 0 when it has no whitespace.
-            let cut = match prefix.char_indices().rev().find(|(_, ch)| ch.is_whitespace()) {
+            let mut cut = match prefix.char_indices().rev().find(|(_, ch)| ch.is_whitespace()) {
                 None => 0,
-                Some((i, _)) => {
-                    prefix[..i].char_indices().rev().take_while(|(_, ch)| ch.is_whitespace()).last().map_or(i, |(j, _)| j)
-                }
+                Some((i, _)) => prefix[..i]
+                    .char_indices()
+                    .rev()
+                    .take_while(|(_, ch)| ch.is_whitespace())
+                    .last()
+                    .map_or(i, |(j, _)| j),
             };
+            // Anthropic HH-RLHF transcripts: a reply starts after its turn marker even when the two
+            // replies begin with the same words.
+            if let Some(k) = c[..cut].rfind(HH_ASSISTANT) {
+                cut = k + HH_ASSISTANT.len();
+            }
             if c.len() == cut {
                 return Err(nothing("chosen", "rejected"));
             }
             if r.len() == cut {
                 return Err(nothing("rejected", "chosen"));
             }
-            Ok((Text::Plain(c[..cut].to_string()), Text::Plain(c[cut..].to_string()), Text::Plain(r[cut..].to_string())))
+            Ok((
+                Text::Plain(c[..cut].to_string()),
+                Text::Plain(c[cut..].to_string()),
+                Text::Plain(r[cut..].to_string()),
+            ))
         }
         _ => Err(DataErrorKind::MixedFormats),
     }
@@ -378,7 +398,12 @@ pub struct TokenizeOptions {
 
 impl Default for TokenizeOptions {
     fn default() -> Self {
-        TokenizeOptions { max_length: 512, max_prompt_length: 256, truncation: Truncation::KeepEnd, chat_template: false }
+        TokenizeOptions {
+            max_length: 512,
+            max_prompt_length: 256,
+            truncation: Truncation::KeepEnd,
+            chat_template: false,
+        }
     }
 }
 
@@ -417,7 +442,11 @@ pub struct TokenizedPair {
 ///   refused instead, naming the lengths. A response left with no tokens is an error either way.
 ///
 /// Errors carry the record's line (use [`DataError::in_file`] to add the file name).
-pub fn tokenize_pair(tok: &Tokenizer, rec: &PreferenceRecord, opts: &TokenizeOptions) -> Result<TokenizedPair, DataError> {
+pub fn tokenize_pair(
+    tok: &Tokenizer,
+    rec: &PreferenceRecord,
+    opts: &TokenizeOptions,
+) -> Result<TokenizedPair, DataError> {
     let err = |kind| DataError { file: None, line: rec.line, kind };
     let tok_err = |e: crate::tokenizer::TokenizerError| err(DataErrorKind::Tokenizer(e.to_string()));
     let plain = match (&rec.prompt, &rec.chosen, &rec.rejected) {
@@ -440,7 +469,8 @@ pub fn tokenize_pair(tok: &Tokenizer, rec: &PreferenceRecord, opts: &TokenizeOpt
             let mut msgs = prompt_msgs.clone();
             msgs.extend(resp.to_messages("assistant"));
             let full = tok.apply_chat_template(&msgs, false).map_err(tok_err)?;
-            let mut rest = full.strip_prefix(&prompt_text).ok_or_else(|| err(DataErrorKind::TemplateMismatch { which }))?;
+            let mut rest =
+                full.strip_prefix(&prompt_text).ok_or_else(|| err(DataErrorKind::TemplateMismatch { which }))?;
             if let Some(eos) = &eos_text {
                 let trimmed = rest.trim_end();
                 if trimmed.ends_with(eos.as_str()) {
@@ -453,10 +483,11 @@ pub fn tokenize_pair(tok: &Tokenizer, rec: &PreferenceRecord, opts: &TokenizeOpt
         chosen = response("chosen", &rec.chosen)?;
         rejected = response("rejected", &rec.rejected)?;
     }
-    if let Some(bos) = tok.bos_id() {
-        if (tok.add_bos() || prompt.is_empty()) && prompt.first() != Some(&bos) {
-            prompt.insert(0, bos);
-        }
+    if let Some(bos) = tok.bos_id()
+        && (tok.add_bos() || prompt.is_empty())
+        && prompt.first() != Some(&bos)
+    {
+        prompt.insert(0, bos);
     }
     if prompt.is_empty() {
         return Err(err(DataErrorKind::EmptyPrompt));
@@ -468,22 +499,36 @@ pub fn tokenize_pair(tok: &Tokenizer, rec: &PreferenceRecord, opts: &TokenizeOpt
                 prompt.drain(..prompt.len() - opts.max_prompt_length);
             }
             Truncation::Error => {
-                return Err(err(DataErrorKind::TooLong { what: "prompt", len: prompt.len(), max: opts.max_prompt_length }));
+                return Err(err(DataErrorKind::TooLong {
+                    what: "prompt",
+                    len: prompt.len(),
+                    max: opts.max_prompt_length,
+                }));
             }
         }
     }
     let budget = opts.max_length.saturating_sub(prompt.len());
-    for (which, what, resp) in [("chosen", "prompt + chosen", &mut chosen), ("rejected", "prompt + rejected", &mut rejected)] {
+    for (which, what, resp) in
+        [("chosen", "prompt + chosen", &mut chosen), ("rejected", "prompt + rejected", &mut rejected)]
+    {
         if resp.len() > budget {
             match opts.truncation {
                 Truncation::KeepEnd => resp.truncate(budget),
                 Truncation::Error => {
-                    return Err(err(DataErrorKind::TooLong { what, len: prompt.len() + resp.len(), max: opts.max_length }));
+                    return Err(err(DataErrorKind::TooLong {
+                        what,
+                        len: prompt.len() + resp.len(),
+                        max: opts.max_length,
+                    }));
                 }
             }
         }
         if resp.is_empty() {
-            return Err(err(DataErrorKind::EmptyResponse { which, prompt_len: prompt.len(), max_length: opts.max_length }));
+            return Err(err(DataErrorKind::EmptyResponse {
+                which,
+                prompt_len: prompt.len(),
+                max_length: opts.max_length,
+            }));
         }
     }
     Ok(TokenizedPair {
@@ -505,4 +550,282 @@ pub fn tokenize_pairs(
     opts: &TokenizeOptions,
 ) -> Result<Vec<TokenizedPair>, DataError> {
     records.iter().map(|r| tokenize_pair(tok, r, opts).map_err(|e| e.in_file(source))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenizer::byte_level_gguf_metadata;
+    use crate::weights::gguf::{Gguf, MetaValue, write_gguf};
+
+    fn read(text: &str) -> Result<ReadReport, DataError> {
+        read_preferences("pairs.jsonl", text, &ReadOptions::default())
+    }
+
+    fn err(text: &str) -> String {
+        read(text).unwrap_err().to_string()
+    }
+
+    const GOOD: &str = r#"{"prompt": "Hi", "chosen": " Hello!", "rejected": " Go away."}"#;
+
+    /// The 259-token byte-level tokenizer: id = byte + 3; 1 = `<|im_start|>` (bos), 2 = `<|im_end|>` (eos).
+    fn byte_tok(meta_edit: impl FnOnce(&mut Vec<(String, MetaValue)>)) -> Tokenizer {
+        let mut meta = byte_level_gguf_metadata();
+        meta_edit(&mut meta);
+        Tokenizer::from_gguf(&Gguf::parse(write_gguf(&meta, &[])).unwrap()).unwrap()
+    }
+
+    fn bytes(s: &str) -> Vec<u32> {
+        s.bytes().map(|b| b as u32 + 3).collect()
+    }
+
+    #[test]
+    fn reads_all_fields_and_skips_blank_lines() {
+        let text = format!(
+            "\u{feff}{GOOD}\r\n\n   \n{}\n",
+            r#"{"prompt": [{"role": "user", "content": "Q"}], "chosen": [{"role": "assistant", "content": "A"}],
+                "rejected": [{"role": "assistant", "content": "B", "name": "x"}], "strength": 2, "tie": true,
+                "both_bad": false, "objective": "helpfulness", "annotator": "ann1", "swapped": true,
+                "justification": "why", "source": "ui", "category": "math", "ref_chosen_logps": -1.5,
+                "ref_rejected_logps": -2.5, "extra": {"ignored": 1}, "annotator_note": null}"#
+                .replace('\n', " ")
+        );
+        let report = read(&text).unwrap();
+        assert!(report.skipped.is_empty());
+        let [a, b] = &report.records[..] else { panic!("{report:?}") };
+        assert_eq!((a.line, b.line), (1, 4));
+        assert_eq!(a.prompt, Text::Plain("Hi".into()));
+        assert_eq!((a.strength, a.tie, a.annotator.as_deref()), (None, false, None));
+        assert_eq!(b.prompt, Text::Chat(vec![Message::new("user", "Q")]));
+        assert_eq!(b.rejected, Text::Chat(vec![Message::new("assistant", "B")]));
+        assert_eq!((b.strength, b.tie, b.both_bad, b.swapped), (Some(2.0), true, false, true));
+        assert_eq!(
+            (b.objective.as_deref(), b.annotator.as_deref(), b.justification.as_deref()),
+            (Some("helpfulness"), Some("ann1"), Some("why"))
+        );
+        assert_eq!((b.source.as_deref(), b.category.as_deref()), (Some("ui"), Some("math")));
+        assert_eq!((b.ref_chosen_logps, b.ref_rejected_logps), (Some(-1.5), Some(-2.5)));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let lines = |bad: &str, at: usize| {
+            let mut v = vec![GOOD; at - 1];
+            v.push(bad);
+            v.join("\n")
+        };
+        assert_eq!(err(&lines(r#"{"prompt": "a", "chosen": "b"}"#, 17)), r#"pairs.jsonl:17: missing field "rejected""#);
+        assert_eq!(
+            err(&lines(r#"{"chosen": "b" "rejected": "c"}"#, 3)),
+            "pairs.jsonl:3: invalid JSON at column 16: expected `,` or `}`"
+        );
+        assert_eq!(
+            err(&lines(r#"{"prompt": "a", "chosen": 5, "rejected": "c"}"#, 9)),
+            r#"pairs.jsonl:9: field "chosen": expected a string or a list of {role, content} messages"#
+        );
+        assert_eq!(
+            err(r#"{"prompt": "a", "chosen": [{"role": "assistant"}], "rejected": "c"}"#),
+            r#"pairs.jsonl:1: field "chosen": expected a string or a list of {role, content} messages"#
+        );
+        assert_eq!(err("[1, 2]"), "pairs.jsonl:1: expected a JSON object, found an array");
+        assert_eq!(
+            err(r#"{"prompt": "a", "chosen": "b", "rejected": [{"role": "assistant", "content": "c"}]}"#),
+            "pairs.jsonl:1: prompt, chosen and rejected must all be strings or all be message lists"
+        );
+        let with = |extra: &str| err(&format!(r#"{{"prompt": "a", "chosen": "b", "rejected": "c", {extra}}}"#));
+        assert_eq!(with(r#""strength": "high""#), r#"pairs.jsonl:1: field "strength": expected a number"#);
+        assert_eq!(with(r#""tie": 1"#), r#"pairs.jsonl:1: field "tie": expected true or false"#);
+        assert_eq!(with(r#""annotator": 7"#), r#"pairs.jsonl:1: field "annotator": expected a string"#);
+        assert_eq!(
+            with(r#""ref_chosen_logps": 1e300"#),
+            r#"pairs.jsonl:1: field "ref_chosen_logps": 1e+300 is not a finite f32"#
+        );
+        let long = read_preferences("p.jsonl", GOOD, &ReadOptions { max_line_bytes: 10, ..Default::default() });
+        assert_eq!(
+            long.unwrap_err().to_string(),
+            format!("p.jsonl:1: line is {} bytes, more than the limit of 10", GOOD.len())
+        );
+    }
+
+    #[test]
+    fn bad_lines_can_be_skipped_and_counted() {
+        let text = format!("{GOOD}\nnot json\n{GOOD}\n{{\"chosen\": \"x\"}}\n{GOOD}\n{GOOD}");
+        let opts = ReadOptions { skip_bad_lines: true, ..Default::default() };
+        let r = read_preferences("p.jsonl", &text, &opts).unwrap();
+        assert_eq!(r.records.iter().map(|r| r.line).collect::<Vec<_>>(), vec![1, 3, 5, 6]);
+        assert_eq!(
+            r.skipped,
+            vec![
+                (2, "invalid JSON at column 2: expected ident".to_string()),
+                (4, "missing field \"rejected\"".to_string())
+            ]
+        );
+        let r = read_preferences("p.jsonl", &text, &ReadOptions { max_records: Some(2), ..opts }).unwrap();
+        assert_eq!(r.records.len(), 2);
+        assert_eq!(r.skipped.len(), 1);
+    }
+
+    #[test]
+    fn implicit_prompt_is_the_shared_part() {
+        let split = |c: &str, r: &str| {
+            let line = serde_json::json!({"chosen": c, "rejected": r}).to_string();
+            let rec = &read(&line).unwrap().records[0];
+            let s = |t: &Text| match t {
+                Text::Plain(s) => s.clone(),
+                Text::Chat(_) => panic!(),
+            };
+            (s(&rec.prompt), s(&rec.chosen), s(&rec.rejected))
+        };
+        let hh = "\n\nHuman: list of bad words\n\nAssistant:";
+        // The whitespace before the first difference goes to the responses.
+        assert_eq!(split(&format!("{hh} No."), &format!("{hh} Ok")), (hh.into(), " No.".into(), " Ok".into()));
+        // HH-RLHF: the reply starts after the last turn marker, even if both begin with the same words.
+        assert_eq!(
+            split(&format!("{hh} I think not."), &format!("{hh} I think so.")),
+            (hh.into(), " I think not.".into(), " I think so.".into())
+        );
+        // An empty reply still keeps the space (the shortest real HH pair).
+        assert_eq!(split(&format!("{hh} "), &format!("{hh} Ok")), (hh.into(), " ".into(), " Ok".into()));
+        // Generic text: cut at the last whitespace run before the difference.
+        assert_eq!(
+            split("Q: why?\n\nA: because x", "Q: why?\n\nA: because y"),
+            ("Q: why?\n\nA: because".into(), " x".into(), " y".into())
+        );
+        assert_eq!(split("abc", "abd"), ("".into(), "abc".into(), "abd".into()));
+        // Never inside a UTF-8 character: "é" and "è" share their first byte.
+        assert_eq!(split("x é", "x è"), ("x".into(), " é".into(), " è".into()));
+        assert_eq!(
+            err(r#"{"chosen": "", "rejected": "abc"}"#),
+            r#"pairs.jsonl:1: no "prompt" field, and nothing of "chosen" remains after the part it shares with "rejected""#
+        );
+
+        let m = |r: &str, c: &str| serde_json::json!({"role": r, "content": c});
+        let line = serde_json::json!({
+            "chosen": [m("user", "Q"), m("assistant", "A")],
+            "rejected": [m("user", "Q"), m("assistant", "B"), m("user", "more")],
+        });
+        let rec = &read(&line.to_string()).unwrap().records[0];
+        assert_eq!(rec.prompt, Text::Chat(vec![Message::new("user", "Q")]));
+        assert_eq!(rec.chosen, Text::Chat(vec![Message::new("assistant", "A")]));
+        assert_eq!(rec.rejected, Text::Chat(vec![Message::new("assistant", "B"), Message::new("user", "more")]));
+        let line = serde_json::json!({"chosen": [m("user", "Q")], "rejected": [m("user", "Q"), m("assistant", "B")]});
+        assert_eq!(
+            err(&line.to_string()),
+            r#"pairs.jsonl:1: no "prompt" field, and nothing of "chosen" remains after the part it shares with "rejected""#
+        );
+    }
+
+    fn plain(prompt: &str, chosen: &str, rejected: &str) -> PreferenceRecord {
+        let line = serde_json::json!({"prompt": prompt, "chosen": chosen, "rejected": rejected}).to_string();
+        let mut rec = parse_preference(&line, 1 << 20).unwrap();
+        rec.line = 7;
+        rec
+    }
+
+    #[test]
+    fn plain_pairs_end_with_eos() {
+        let tok = byte_tok(|_| {});
+        let rec = PreferenceRecord { strength: Some(3.0), ref_chosen_logps: Some(-4.0), ..plain("Hi", " yes", " no") };
+        let p = tokenize_pair(&tok, &rec, &TokenizeOptions::default()).unwrap();
+        assert_eq!(p.prompt, bytes("Hi"));
+        assert_eq!(p.chosen, [bytes(" yes"), vec![2]].concat());
+        assert_eq!(p.rejected, [bytes(" no"), vec![2]].concat());
+        assert_eq!((p.line, p.strength, p.ref_chosen_logps, p.ref_rejected_logps), (7, Some(3.0), Some(-4.0), None));
+        // add_bos puts the bos first, once; an empty prompt is the bos alone.
+        let tok_bos = byte_tok(|m| {
+            m.iter_mut().find(|(k, _)| k == "tokenizer.ggml.add_bos_token").unwrap().1 = MetaValue::Bool(true)
+        });
+        let p = tokenize_pair(&tok_bos, &rec, &TokenizeOptions::default()).unwrap();
+        assert_eq!(p.prompt, [vec![1], bytes("Hi")].concat());
+        let p = tokenize_pair(&tok_bos, &plain("<|im_start|>Hi", "a", "b"), &TokenizeOptions::default()).unwrap();
+        assert_eq!(p.prompt, [vec![1], bytes("Hi")].concat());
+        let p = tokenize_pair(&tok, &plain("", "a", "b"), &TokenizeOptions::default()).unwrap();
+        assert_eq!(p.prompt, vec![1]);
+        let no_eos = tok.clone().with_special_ids(None, None, None);
+        let e = tokenize_pair(&no_eos, &rec, &TokenizeOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 7: the tokenizer has no eos token, which plain-text responses need to end with"
+        );
+        let e = tokenize_pair(&no_eos, &plain("", "a", "b"), &TokenizeOptions::default()).unwrap_err();
+        assert_eq!(e.kind, DataErrorKind::NoEos);
+    }
+
+    #[test]
+    fn chat_pairs_mask_at_the_assistant_header() {
+        let tok = byte_tok(|_| {});
+        let m = |r: &str, c: &str| Message::new(r, c);
+        let rec = PreferenceRecord {
+            prompt: Text::Chat(vec![m("system", "S"), m("user", "Q")]),
+            chosen: Text::Chat(vec![m("assistant", "yes")]),
+            rejected: Text::Chat(vec![m("assistant", "no")]),
+            ..plain("", "", "")
+        };
+        let p = tokenize_pair(&tok, &rec, &TokenizeOptions::default()).unwrap();
+        let header = |role: &str| [vec![1], bytes(&format!("{role}\n"))].concat();
+        assert_eq!(
+            p.prompt,
+            [
+                header("system"),
+                bytes("S"),
+                vec![2],
+                bytes("\n"),
+                header("user"),
+                bytes("Q"),
+                vec![2],
+                bytes("\n"),
+                header("assistant")
+            ]
+            .concat()
+        );
+        // The response ends with eos: the newline ChatML puts after <|im_end|> is not trained.
+        assert_eq!(p.chosen, [bytes("yes"), vec![2]].concat());
+        assert_eq!(p.rejected, [bytes("no"), vec![2]].concat());
+        // chat_template wraps plain records the same way.
+        let opts = TokenizeOptions { chat_template: true, ..Default::default() };
+        let p = tokenize_pair(&tok, &plain("Q", "yes", "no"), &opts).unwrap();
+        assert_eq!(p.prompt, [header("user"), bytes("Q"), vec![2], bytes("\n"), header("assistant")].concat());
+        assert_eq!(p.chosen, [bytes("yes"), vec![2]].concat());
+        // A template whose generation prompt is not a prefix of the full rendering is refused.
+        let odd = tok.clone().with_chat_template(Some(
+            "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}>>{% endif %}".into(),
+        ));
+        let e = tokenize_pair(&odd, &rec, &TokenizeOptions::default()).unwrap_err();
+        assert!(matches!(e.kind, DataErrorKind::TemplateMismatch { which: "chosen" }), "{e}");
+        assert!(e.to_string().starts_with("line 7: the chat template's rendering of prompt + chosen"), "{e}");
+        let e = tokenize_pair(&tok.clone().with_chat_template(None), &rec, &TokenizeOptions::default()).unwrap_err();
+        assert_eq!(e.to_string(), "line 7: the tokenizer has no chat template");
+    }
+
+    #[test]
+    fn truncation_keeps_prompt_end_and_response_start() {
+        let tok = byte_tok(|_| {});
+        let rec = plain("0123456789", "abcdef", "xyz");
+        let opts = TokenizeOptions { max_length: 12, max_prompt_length: 8, ..Default::default() };
+        let p = tokenize_pair(&tok, &rec, &opts).unwrap();
+        assert_eq!(p.prompt, bytes("23456789"));
+        assert_eq!(p.chosen, bytes("abcd"));
+        assert_eq!(p.rejected, [bytes("xyz"), vec![2]].concat());
+        // Within the limits nothing is cut.
+        let roomy = TokenizeOptions { max_length: 17, max_prompt_length: 10, ..Default::default() };
+        let p = tokenize_pair(&tok, &rec, &roomy).unwrap();
+        assert_eq!((p.prompt.len(), p.chosen.len(), p.rejected.len()), (10, 7, 4));
+
+        let strict = TokenizeOptions { truncation: Truncation::Error, ..opts.clone() };
+        let e = tokenize_pair(&tok, &rec, &strict).unwrap_err();
+        assert_eq!(e.to_string(), "line 7: prompt is 10 tokens, more than 8 (truncation is set to Error)");
+        let strict = TokenizeOptions { max_prompt_length: 10, ..strict };
+        let e = tokenize_pair(&tok, &rec, &strict).unwrap_err();
+        assert_eq!(e.to_string(), "line 7: prompt + chosen is 17 tokens, more than 12 (truncation is set to Error)");
+        assert!(tokenize_pair(&tok, &rec, &TokenizeOptions { truncation: Truncation::Error, ..roomy }).is_ok());
+
+        let full = TokenizeOptions { max_length: 8, max_prompt_length: 8, ..Default::default() };
+        let e = tokenize_pair(&tok, &rec, &full).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 7: \"chosen\" has no tokens left after truncation (prompt 8 tokens, max_length 8)"
+        );
+        let e = tokenize_pairs(&tok, "pairs.jsonl", &[rec], &full).unwrap_err();
+        assert!(e.to_string().starts_with("pairs.jsonl:7: \"chosen\" has no tokens left"), "{e}");
+    }
 }
