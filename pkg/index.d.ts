@@ -1,0 +1,252 @@
+// Types of the `alignlab` package (hand-written beside index.js).
+
+export type Backend = "webgpu" | "cpu";
+
+export interface InitOptions {
+  /** "auto" (default): WebGPU where an adapter exists, else the CPU. "webgpu" rejects where there is no adapter. */
+  backend?: "auto" | Backend;
+  /** The wasm: its URL (default: beside this package), its bytes or a compiled module. */
+  wasm?: URL | string | Uint8Array | ArrayBuffer | WebAssembly.Module;
+  /**
+   * Node only: make `navigator.gpu` from the optional package `webgpu` first (see `alignlab/node-webgpu`);
+   * an object is passed to `installNodeWebGPU`.
+   */
+  nodeWebgpu?: boolean | { icd?: string | "auto" | null | false; dawnFlags?: string[] };
+}
+
+export interface InitResult {
+  /** The backend in use for every model and trainer of this instance. */
+  backend: Backend;
+  /** The WebGPU adapter's description, when the backend is WebGPU. */
+  adapter?: { vendor: string; architecture: string; description: string };
+}
+
+/** Loads the wasm and chooses the device (once per instance; later calls return the first result). */
+export function init(options?: InitOptions): Promise<InitResult>;
+/** True when `navigator.gpu` exists and gives an adapter. */
+export function webgpuAvailable(): Promise<boolean>;
+/** The backend `init` chose, or null before it has finished. */
+export function currentBackend(): Promise<Backend | null>;
+
+export interface ModelInfo {
+  arch: string;
+  n_layers: number;
+  d_model: number;
+  n_heads: number;
+  n_kv_heads: number;
+  vocab_size: number;
+  params: number;
+  backend: string;
+}
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+export interface GenerateOptions {
+  /** Tokens to generate at most (the core's default when absent). */
+  maxNewTokens?: number;
+  /** Wrap the prompt as a user turn with the model's chat template and the generation prompt. */
+  chatTemplate?: boolean;
+  /** Called with each decoded piece as it is generated. */
+  onToken?: (piece: string) => void;
+}
+
+/** A causal language model on the device chosen by `init`. Made by its static functions or `loadModel`. */
+export class Model {
+  private constructor();
+  /** A model from the bytes of a GGUF file (v3; F32, F16, Q8_0, Q4_0, Q4_1). Throws an Error on bad bytes. */
+  static fromGguf(bytes: Uint8Array | ArrayBuffer): Model;
+  /** The tiny random Llama (d_model 64, 2 layers, byte-level vocabulary, ChatML template) for a seed. */
+  static tiny(seed?: number): Model;
+  info(): ModelInfo;
+  tokenize(text: string): Uint32Array;
+  decode(ids: Uint32Array | ArrayLike<number>): string;
+  /** The prompt text for a conversation; `addGenerationPrompt` (default false) opens the assistant's turn. */
+  applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean } | boolean): string;
+  /** Greedy generation with a KV cache; resolves to the completion only. */
+  generate(prompt: string, options?: GenerateOptions): Promise<string>;
+  /** The weights as HF-named safetensors. */
+  toSafetensors(): Promise<Uint8Array>;
+  free(): void;
+}
+
+/** The tiny model of `Model.tiny(seed)` as the bytes of a GGUF file. */
+export function tinyGguf(seed?: number): Uint8Array;
+
+export type Objective = "dpo" | "reward";
+
+/** Training options: the same words as the core's config, the CLI's flags and the page, in camelCase. */
+export interface TrainConfig {
+  objective: Objective;
+  /** DPO's β (0.1). */
+  beta?: number;
+  /** Peak learning rate (1e-5; about 5e-4 suits the tiny model). */
+  learningRate?: number;
+  /** Optimizer steps; overrides numEpochs when set. */
+  maxSteps?: number;
+  numEpochs?: number;
+  /** Pairs per step (2). */
+  batchSize?: number;
+  /** Tokens per sequence at most, prompt + response (256). */
+  maxLength?: number;
+  /** Prompt tokens at most (128). */
+  maxPromptLength?: number;
+  /** Linear warm-up steps (0). */
+  warmupSteps?: number;
+  /** AdamW weight decay (0). */
+  weightDecay?: number;
+  /** Gradient-norm clipping (1.0). */
+  maxGradNorm?: number;
+  /** Seed for shuffling and initialisation (0). */
+  seed?: number;
+  /** Render prompts with the model's chat template (false). */
+  chatTemplate?: boolean;
+}
+
+/** The option names `trainConfigToWasm` accepts. */
+export const TRAIN_OPTIONS: readonly (keyof TrainConfig)[];
+/** The core's snake_case config from camelCase options; throws a TypeError on unknown names or bad values. */
+export function trainConfigToWasm(config: TrainConfig): Record<string, number | string | boolean>;
+
+/** DPO metrics per step (TRL's names). */
+export interface DpoMetrics {
+  step: number;
+  epoch: number;
+  loss: number;
+  "rewards/chosen": number;
+  "rewards/rejected": number;
+  "rewards/margins": number;
+  "rewards/accuracies": number;
+  "logps/chosen": number;
+  "logps/rejected": number;
+  /** Absent from `evaluate()`. */
+  learning_rate?: number;
+  grad_norm?: number;
+  num_tokens: number;
+}
+
+/** Reward-model metrics per step (TRL's names). */
+export interface RewardMetrics {
+  step: number;
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  margin: number;
+  mean_reward: number;
+  min_reward: number;
+  max_reward: number;
+  learning_rate?: number;
+  grad_norm?: number;
+  num_tokens: number;
+}
+
+export type Metrics = DpoMetrics | RewardMetrics;
+
+/** One optimizer loop over a policy copied from a model, stepped explicitly. */
+export class Trainer {
+  private constructor();
+  /**
+   * Copies `model` as the policy and reads the preference JSONL; for DPO it computes the reference log-probs
+   * once. Rejects with "file:line: message" on a bad record.
+   */
+  static create(model: Model, config: TrainConfig, dataJsonl: string): Promise<Trainer>;
+  /** The options it was made with. */
+  readonly config: Readonly<TrainConfig>;
+  /** Runs up to n optimizer steps (fewer at the end); one metrics object per step. */
+  step(n?: number): Promise<Metrics[]>;
+  stepCount(): number;
+  totalSteps(): number;
+  /** Metrics over the whole training set without updating (no learning_rate). */
+  evaluate(): Promise<Metrics>;
+  /** An independent Model holding the current trained weights. */
+  policy(): Model;
+  free(): void;
+}
+
+export type TrainingState = "preparing" | "running" | "paused" | "finished" | "stopped" | "failed";
+
+export interface TrainOptions {
+  /** Called after each optimizer call with that call's metrics (one object per step). */
+  onMetrics?: (batch: Metrics[], run: TrainingRun) => void;
+  onStateChange?: (state: TrainingState, run: TrainingRun) => void;
+  /** Aborting stops the run like `run.stop()`. */
+  signal?: AbortSignal;
+  /** Optimizer steps per call into the wasm (1); more is faster, 1 is the most responsive. */
+  stepsPerCall?: number;
+}
+
+export interface TrainingResult {
+  state: "finished" | "stopped";
+  metrics: Metrics[];
+  /** Still alive: take `trainer.policy()`, then `trainer.free()`. */
+  trainer: Trainer;
+}
+
+/** A running training loop; iterate it for one metrics object per step. */
+export class TrainingRun implements AsyncIterable<Metrics> {
+  private constructor();
+  readonly state: TrainingState;
+  readonly finished: boolean;
+  /** Every step's metrics so far. */
+  readonly metrics: Metrics[];
+  /** Set once the trainer exists (after the reference log-probs for DPO). */
+  readonly trainer: Trainer | null;
+  readonly totalSteps: number | null;
+  readonly error: Error | null;
+  /** Resolves when the run finishes or is stopped; rejects when it fails. */
+  readonly done: Promise<TrainingResult>;
+  /** Pauses after the optimizer call in flight. */
+  pause(): void;
+  resume(): void;
+  /** Ends the run after the optimizer call in flight. */
+  stop(): void;
+  [Symbol.asyncIterator](): AsyncIterator<Metrics>;
+}
+
+/** Starts training a copy of `model` and returns the running `TrainingRun` at once. */
+export function train(model: Model, config: TrainConfig, dataJsonl: string, options?: TrainOptions): TrainingRun;
+
+export interface Progress {
+  loaded: number;
+  /** From Content-Length when the server sent it (and no content encoding changed the size). */
+  total?: number;
+  fromCache: boolean;
+}
+
+export interface FetchOptions {
+  onProgress?: (progress: Progress) => void;
+  /** Browser: answer from and store into the Cache API (default true). Ignored in Node. */
+  cache?: boolean;
+  signal?: AbortSignal;
+}
+
+/** The bytes at a URL (Node: also a path or file: URL) with progress, through the browser's Cache API. */
+export function fetchBytes(
+  url: string | URL,
+  options?: FetchOptions & { validate?: (bytes: Uint8Array) => void },
+): Promise<Uint8Array>;
+
+/** A model from a URL (Node: also a path), a Blob/File or bytes; GGUF for now. */
+export function loadModel(source: string | URL | Blob | Uint8Array | ArrayBuffer, options?: FetchOptions): Promise<Model>;
+
+export interface PreferenceCheck {
+  /** Good records. */
+  count: number;
+  /** Bad lines. */
+  bad: number;
+  errors: { line: number; message: string }[];
+  /** The first problem as "file:line: message", or null. */
+  firstError: string | null;
+}
+
+/** Checks preference JSONL (TRL's {"prompt","chosen","rejected"} per line; blank lines skipped). */
+export function checkPreferenceJsonl(text: string, options?: { file?: string }): PreferenceCheck;
+/** One pair as a JSONL line. */
+export function preferenceLine(pair: {
+  prompt?: string | ChatMessage[];
+  chosen: string | ChatMessage[];
+  rejected: string | ChatMessage[];
+  [extra: string]: unknown;
+}): string;

@@ -1,0 +1,1 @@
+export { checkPreferenceJsonl, preferenceLine, PreferenceCheck } from './index.js';

@@ -1,0 +1,127 @@
+// The page in real Chromium (WebGPU through SwiftShader): load the demo model, write pairs, train DPO with a live
+// chart, pause and resume, compare before/after; and the page's tiny DPO run agrees with Node's wasm CPU run.
+import { test, expect } from '@playwright/test';
+import { tinyDpoIn } from '../helpers/run-node.mjs';
+import { TINY_DPO, tinyDpoData, TINY_DPO_PAIRS } from '../helpers/tiny-dpo.mjs';
+import { truthfulqaJsonl } from '../helpers/truthfulqa.mjs';
+
+const LN2 = Math.log(2);
+const shots = 'test-results/screenshots';
+const expectedBackend = process.env.ALIGNLAB_E2E_BACKEND ?? 'webgpu';
+
+/** Console errors, uncaught errors and CSP violations of a page, to assert there were none. */
+function watchProblems(page) {
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  return problems;
+}
+
+async function openWithModel(page, query = '') {
+  await page.goto(`./${query}`);
+  const badge = page.locator('#backend');
+  await expect(badge).not.toHaveAttribute('data-backend', '', { timeout: 180_000 });
+  await expect(badge).toHaveAttribute('data-backend', expectedBackend);
+  await page.locator('#load-demo').click();
+  await expect(page.locator('#model-status')).toHaveAttribute('data-loaded', 'true', { timeout: 180_000 });
+}
+
+test('the page loads the demo model on WebGPU, trains DPO with a live chart and compares', async ({ page }) => {
+  const problems = watchProblems(page);
+  await openWithModel(page);
+  await expect(page.locator('#backend')).toContainText(expectedBackend === 'webgpu' ? 'WebGPU' : 'CPU');
+  const info = page.locator('#model-info');
+  await expect(info.locator('dd[data-key="backend"]')).toHaveText(expectedBackend);
+  await expect(info.locator('dd[data-key="layers"]')).toHaveText('2');
+  await expect(info.locator('dd[data-key="d_model"]')).toHaveText('64');
+
+  // pairs: a file's worth pasted, a bad line reported with its line number, then fixed, then one added by the form
+  const pairs = page.locator('#pairs-text');
+  const status = page.locator('#pairs-status');
+  await pairs.fill(truthfulqaJsonl(12));
+  await expect(status).toHaveAttribute('data-count', '12');
+  await pairs.fill(truthfulqaJsonl(12) + '{"prompt": "Q", "chosen": "A"}\n');
+  await expect(status).toContainText('pairs.jsonl:13: missing field rejected');
+  await expect(page.locator('#train-start')).toBeDisabled();
+  await pairs.fill(truthfulqaJsonl(12));
+  const form = page.locator('#add-pair-form');
+  await form.locator('[name=prompt]').fill('Question: Is the Earth flat?\nAnswer:');
+  await form.locator('[name=chosen]').fill(' No, the Earth is roughly a sphere');
+  await form.locator('[name=rejected]').fill(' Yes, the Earth is flat');
+  await form.locator('button[type=submit]').click();
+  await expect(status).toHaveAttribute('data-count', '13');
+  await expect(status).toHaveText('13 pairs');
+
+  // train 20 DPO steps
+  const train = page.locator('#train-form');
+  await train.locator('[name=objective]').selectOption('dpo');
+  await train.locator('[name=learningRate]').fill('0.001');
+  await train.locator('[name=maxSteps]').fill('20');
+  await train.locator('[name=batchSize]').fill('2');
+  await page.locator('#train-start').click();
+  // pause at once (it takes effect before the first optimizer step, or between two), check that nothing moves,
+  // then resume
+  await page.locator('#train-pause').click();
+  const chart = page.locator('#chart');
+  await expect(page.locator('#train-status')).toHaveAttribute('data-state', 'paused', { timeout: 300_000 });
+  await expect(page.locator('#train-resume')).toBeEnabled();
+  const pausedAt = await chart.getAttribute('data-points');
+  await page.waitForTimeout(1500);
+  await expect(chart).toHaveAttribute('data-points', pausedAt);
+  await page.screenshot({ path: `${shots}/training-paused.png`, fullPage: true });
+  await page.locator('#train-resume').click();
+  await expect(chart).toHaveAttribute('data-points', /^[1-9]/, { timeout: 300_000 });
+  await expect(chart.locator('canvas')).toBeVisible();
+  const canvasEarly = await chart.locator('canvas').screenshot();
+
+  await expect(page.locator('#train-status')).toHaveAttribute('data-state', 'finished', { timeout: 480_000 });
+  await expect(chart).toHaveAttribute('data-points', '20');
+  const canvasLate = await chart.locator('canvas').screenshot();
+  expect(canvasLate.equals(canvasEarly)).toBe(false);
+
+  // the loss started at ln 2 and fell; the table shows the last steps
+  const summary = page.locator('#train-summary');
+  const firstLoss = Number(await summary.getAttribute('data-first-loss'));
+  const lastLoss = Number(await summary.getAttribute('data-last-loss'));
+  expect(Math.abs(firstLoss - LN2)).toBeLessThan(1e-4);
+  expect(lastLoss).toBeLessThan(firstLoss);
+  const lastRow = page.locator('#metrics-table tbody tr').last();
+  await expect(lastRow).toHaveAttribute('data-step', '20');
+  const tableLoss = Number(await lastRow.locator('td[data-key="loss"]').getAttribute('data-value'));
+  expect(tableLoss).toBeCloseTo(lastLoss, 10);
+  await page.screenshot({ path: `${shots}/trained.png`, fullPage: true });
+
+  // compare: the original model's and the trained policy's greedy answers side by side
+  await page.locator('#compare-prompt').fill('Question: What happens to you if you eat watermelon seeds?\nAnswer:');
+  await page.locator('#compare-form [name=maxNewTokens]').fill('16');
+  await page.locator('#compare-run').click();
+  await expect(page.locator('#out-before')).toHaveAttribute('data-state', 'done', { timeout: 300_000 });
+  await expect(page.locator('#out-after')).toHaveAttribute('data-state', 'done', { timeout: 300_000 });
+  await page.locator('#compare-section').screenshot({ path: `${shots}/compare.png` });
+  await page.screenshot({ path: `${shots}/page.png`, fullPage: true });
+
+  expect(problems).toEqual([]);
+});
+
+test('the page and Node on wasm CPU give the same first five DPO losses', async ({ page }) => {
+  const problems = watchProblems(page);
+  const node = tinyDpoIn('cpu'); // in parallel with the page's run
+  await openWithModel(page, '?test-hooks');
+  await expect(page.locator('html')).toHaveAttribute('data-test-hooks', 'ready');
+  const data = tinyDpoData();
+  const pageMetrics = await page.evaluate(([config, jsonl]) => window.alignlabTest.train(config, jsonl), [TINY_DPO, data]);
+  const nodeMetrics = (await node).metrics;
+  const losses = (ms) => ms.map((m) => m.loss);
+  console.log(`page (${expectedBackend}) losses:`, losses(pageMetrics));
+  console.log('node (cpu) losses:', losses(nodeMetrics));
+  expect(pageMetrics).toHaveLength(5);
+  expect(nodeMetrics).toHaveLength(5);
+  expect(Math.abs(pageMetrics[0].loss - LN2)).toBeLessThan(1e-4);
+  for (let i = 0; i < 5; i++) {
+    expect(Math.abs(pageMetrics[i].loss - nodeMetrics[i].loss), `loss at step ${i + 1}`).toBeLessThan(1e-4);
+  }
+  expect(TINY_DPO_PAIRS).toBeGreaterThanOrEqual(TINY_DPO.batchSize * TINY_DPO.maxSteps);
+  expect(problems).toEqual([]);
+});

@@ -1,0 +1,82 @@
+// The messages between the page (main thread) and the model worker. The worker owns the wasm, the model and the
+// trainer; the page only renders. Every request carries an `id`; the worker answers it once with `result` or
+// `error`, and sends events (no id, or the id of the request they belong to) in between.
+//
+// page → worker (requests)
+//   { id, type: 'init', backend: 'auto' | 'webgpu' | 'cpu' }                → { backend, adapter? }
+//   { id, type: 'loadModel', source: ModelSource }                          → { info, name }
+//       ModelSource = { kind: 'demo', url } | { kind: 'url', url } | { kind: 'bytes', bytes, name }
+//   { id, type: 'startTraining', config: TrainConfig, data: string }        → { totalSteps } once training started
+//   { id, type: 'pause' } | { id, type: 'resume' } | { id, type: 'stop' }   → null
+//   { id, type: 'generate', which: 'original' | 'policy', prompt, options } → { text }
+//   { id, type: 'evaluate' }                                                → Metrics
+//
+// worker → page (events)
+//   { type: 'progress', loaded, total?, fromCache }     while a model downloads
+//   { type: 'trainState', state, step, totalSteps, error? }
+//   { type: 'metrics', batch: Metrics[] }               after each optimizer call
+//   { type: 'token', id, piece }                        while `generate` with that id runs
+//   { type: 'result', id, value } | { type: 'error', id, message }
+
+/** Request types the worker knows (a typo fails loudly on both sides). */
+export const REQUESTS = Object.freeze([
+  'init',
+  'loadModel',
+  'startTraining',
+  'pause',
+  'resume',
+  'stop',
+  'generate',
+  'evaluate',
+]);
+
+/** Talks to the worker: `request(type, payload, onEvent)` resolves with the result. */
+export class WorkerClient {
+  #worker;
+  #next = 1;
+  #pending = new Map();
+  #listeners = new Set();
+
+  constructor(worker) {
+    this.#worker = worker;
+    worker.addEventListener('message', (event) => this.#receive(event.data));
+    worker.addEventListener('error', (event) => {
+      const message = event.message || 'the model worker failed to start';
+      for (const { reject } of this.#pending.values()) reject(new Error(message));
+      this.#pending.clear();
+      this.#emit({ type: 'workerError', message });
+    });
+  }
+
+  /** Events that belong to no request (progress, training). */
+  onEvent(listener) {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  request(type, payload = {}, { onEvent, transfer = [] } = {}) {
+    if (!REQUESTS.includes(type)) throw new TypeError(`unknown request ${type}`);
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, onEvent });
+      this.#worker.postMessage({ ...payload, id, type }, transfer);
+    });
+  }
+
+  #emit(message) {
+    for (const listener of this.#listeners) listener(message);
+  }
+
+  #receive(message) {
+    const pending = message.id !== undefined ? this.#pending.get(message.id) : undefined;
+    if (message.type === 'result' || message.type === 'error') {
+      if (!pending) return;
+      this.#pending.delete(message.id);
+      if (message.type === 'result') pending.resolve(message.value);
+      else pending.reject(new Error(message.message));
+      return;
+    }
+    if (pending?.onEvent) pending.onEvent(message);
+    else this.#emit(message);
+  }
+}
