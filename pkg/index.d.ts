@@ -82,6 +82,10 @@ export interface TrainConfig {
   objective: Objective;
   /** DPO's β (0.1). */
   beta?: number;
+  /** DPO-family loss, TRL's `loss_type` ("sigmoid"). */
+  lossType?: "sigmoid" | (string & {});
+  /** cDPO label smoothing ε in [0, 0.5) (0). */
+  labelSmoothing?: number;
   /** Peak learning rate (1e-5; about 5e-4 suits the tiny model). */
   learningRate?: number;
   /** Optimizer steps; overrides numEpochs when set. */
@@ -89,9 +93,9 @@ export interface TrainConfig {
   numEpochs?: number;
   /** Pairs per step (2). */
   batchSize?: number;
-  /** Tokens per sequence at most, prompt + response (256). */
+  /** Tokens per sequence at most, prompt + response (512). */
   maxLength?: number;
-  /** Prompt tokens at most (128). */
+  /** Prompt tokens at most, kept from its end (256). */
   maxPromptLength?: number;
   /** Linear warm-up steps (0). */
   warmupSteps?: number;
@@ -99,10 +103,12 @@ export interface TrainConfig {
   weightDecay?: number;
   /** Gradient-norm clipping (1.0). */
   maxGradNorm?: number;
-  /** Seed for shuffling and initialisation (0). */
+  /** Seed of the data order (0). */
   seed?: number;
-  /** Render prompts with the model's chat template (false). */
+  /** Render plain-text records with the model's chat template (false). */
   chatTemplate?: boolean;
+  /** Memory for one chunk of LM-head logits, in bytes (64 MiB). */
+  logitsChunkBytes?: number;
 }
 
 /** The option names `trainConfigToWasm` accepts. */
@@ -229,7 +235,10 @@ export function fetchBytes(
 ): Promise<Uint8Array>;
 
 /** A model from a URL (Node: also a path), a Blob/File or bytes; GGUF for now. */
-export function loadModel(source: string | URL | Blob | Uint8Array | ArrayBuffer, options?: FetchOptions): Promise<Model>;
+export function loadModel(
+  source: string | URL | Blob | Uint8Array | ArrayBuffer,
+  options?: FetchOptions & { /** How messages name the source (default: the URL or the file's name). */ name?: string },
+): Promise<Model>;
 
 export interface PreferenceCheck {
   /** Good records. */

@@ -295,6 +295,8 @@ export function tinyGguf(seed = 0) {
 export const TRAIN_OPTIONS = Object.freeze([
   'objective',
   'beta',
+  'lossType',
+  'labelSmoothing',
   'learningRate',
   'maxSteps',
   'numEpochs',
@@ -306,6 +308,7 @@ export const TRAIN_OPTIONS = Object.freeze([
   'maxGradNorm',
   'seed',
   'chatTemplate',
+  'logitsChunkBytes',
 ]);
 
 const OBJECTIVES = ['dpo', 'reward'];
@@ -323,6 +326,8 @@ export function trainConfigToWasm(config) {
       if (!OBJECTIVES.includes(value)) {
         throw new TypeError(`alignlab: objective ${JSON.stringify(value)} is not one of ${OBJECTIVES.join(', ')}`);
       }
+    } else if (key === 'lossType') {
+      if (typeof value !== 'string') throw new TypeError(`alignlab: lossType must be a string, got ${typeName(value)}`);
     } else if (key === 'chatTemplate') {
       if (typeof value !== 'boolean') throw new TypeError(`alignlab: chatTemplate must be a boolean, got ${typeName(value)}`);
     } else if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -632,18 +637,19 @@ function checkGgufMagic(bytes, name) {
  * A model from a URL (or, in Node, a path), a Blob/File or bytes. GGUF for now. Fetches with progress and, in a
  * browser, keeps the file in the Cache API so that a reload does not download it again.
  */
-export async function loadModel(source, { onProgress, cache = true, signal } = {}) {
+export async function loadModel(source, { onProgress, cache = true, signal, name: givenName } = {}) {
   let bytes;
-  let name;
+  let name = givenName;
   if (typeof Blob !== 'undefined' && source instanceof Blob) {
-    name = source.name ?? 'the file';
+    name ??= source.name ?? 'the file';
     bytes = new Uint8Array(await source.arrayBuffer());
     onProgress?.({ loaded: bytes.byteLength, total: bytes.byteLength, fromCache: false });
     checkGgufMagic(bytes, name);
   } else if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
     bytes = toBytes(source, 'loadModel(source)');
+    checkGgufMagic(bytes, name ?? 'the bytes');
   } else {
-    name = String(source);
+    name ??= String(source);
     bytes = await fetchBytes(source, { onProgress, cache, signal, validate: (b) => checkGgufMagic(b, name) });
   }
   return Model.fromGguf(bytes);

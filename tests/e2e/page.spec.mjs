@@ -125,3 +125,46 @@ test('the page and Node on wasm CPU give the same first five DPO losses', async 
   expect(TINY_DPO_PAIRS).toBeGreaterThanOrEqual(TINY_DPO.batchSize * TINY_DPO.maxSteps);
   expect(problems).toEqual([]);
 });
+
+test('models load from a file and from a URL (cached after a reload); pairs load from a file', async ({ page, baseURL }) => {
+  const problems = watchProblems(page);
+  await page.goto('./');
+  await expect(page.locator('#backend')).toHaveAttribute('data-backend', expectedBackend, { timeout: 180_000 });
+  const status = page.locator('#model-status');
+  const error = page.locator('#error');
+
+  // a file that is not GGUF: a clear error, no crash
+  await page.locator('#model-file').setInputFiles({ name: 'notes.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from('hello, not a model') });
+  await expect(error).toBeVisible();
+  await expect(error).toContainText('notes.gguf is not a GGUF file');
+  await expect(page.locator('#load-demo')).toBeEnabled();
+
+  // the demo file, picked as a file
+  const tiny = await (await page.request.get('tiny.gguf')).body();
+  await page.locator('#model-file').setInputFiles({ name: 'tiny.gguf', mimeType: 'application/octet-stream', buffer: tiny });
+  await expect(status).toHaveAttribute('data-loaded', 'true', { timeout: 180_000 });
+  await expect(status).toHaveText('loaded: tiny.gguf');
+  await expect(error).toBeHidden();
+
+  // by URL: downloaded once, then answered by the Cache API after a reload
+  const url = new URL('tiny.gguf?by-url', baseURL).href;
+  await page.locator('#model-url').fill(url);
+  await page.locator('#model-url-form button[type=submit]').click();
+  await expect(status).toHaveAttribute('data-from-cache', 'false', { timeout: 180_000 });
+  await page.reload();
+  await expect(page.locator('#backend')).toHaveAttribute('data-backend', expectedBackend, { timeout: 180_000 });
+  await page.locator('#model-url').fill(url);
+  await page.locator('#model-url-form button[type=submit]').click();
+  await expect(status).toHaveAttribute('data-from-cache', 'true', { timeout: 180_000 });
+  await expect(status).toContainText('from the browser cache');
+
+  // pairs from a file: the first bad line is named with the file's name
+  const bad = truthfulqaJsonl(2) + '{"prompt": "Q", "chosen": "A"}\n';
+  await page.locator('#pairs-file').setInputFiles({ name: 'mine.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(bad) });
+  await expect(page.locator('#pairs-status')).toHaveText('mine.jsonl:3: missing field rejected');
+  await page.locator('#load-sample').click();
+  await expect(page.locator('#pairs-status')).toHaveText('16 pairs');
+  await page.screenshot({ path: `${shots}/loading.png`, fullPage: true });
+
+  expect(problems).toEqual([]);
+});

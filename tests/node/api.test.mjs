@@ -19,6 +19,9 @@ test('training options map camelCase to the core snake_case words', () => {
       maxGradNorm: 1,
       seed: 0,
       chatTemplate: false,
+      lossType: 'sigmoid',
+      labelSmoothing: 0,
+      logitsChunkBytes: 1 << 20,
     }),
     {
       objective: 'dpo',
@@ -34,9 +37,12 @@ test('training options map camelCase to the core snake_case words', () => {
       max_grad_norm: 1,
       seed: 0,
       chat_template: false,
+      loss_type: 'sigmoid',
+      label_smoothing: 0,
+      logits_chunk_bytes: 1 << 20,
     },
   );
-  assert.equal(TRAIN_OPTIONS.length, 13);
+  assert.equal(TRAIN_OPTIONS.length, 16);
 });
 
 test('bad training options are TypeErrors that name the option', () => {

@@ -165,16 +165,22 @@ function showModelInfo(name, info) {
 async function loadModel(source, transfer) {
   await task(async () => {
     el.modelStatus.textContent = 'loading…';
-    const unsubscribe = client.onEvent((m) => m.type === 'progress' && showProgress(m));
+    let fromCache = false;
+    const unsubscribe = client.onEvent((m) => {
+      if (m.type !== 'progress') return;
+      fromCache = m.fromCache;
+      showProgress(m);
+    });
     try {
       const { info, name } = await client.request('loadModel', { source }, { transfer });
       page.modelLoaded = true;
-      el.modelStatus.textContent = `loaded: ${name}`;
+      el.modelStatus.textContent = `loaded: ${name}${fromCache ? ' (from the browser cache)' : ''}`;
       el.modelStatus.dataset.loaded = 'true';
+      el.modelStatus.dataset.fromCache = String(fromCache);
       showModelInfo(name, info);
       resetTraining();
     } catch (err) {
-      el.modelStatus.textContent = 'not loaded';
+      el.modelStatus.textContent = page.modelLoaded ? 'kept the model loaded before' : 'not loaded';
       throw err;
     } finally {
       unsubscribe();

@@ -65,7 +65,7 @@ const handlers = {
       next = await alignlab.loadModel(source.url, { onProgress: (p) => post({ type: 'progress', ...p }) });
       name = source.url;
     } else if (source.kind === 'bytes') {
-      next = await alignlab.loadModel(new Uint8Array(source.bytes));
+      next = await alignlab.loadModel(new Uint8Array(source.bytes), { name: source.name });
       name = source.name;
     } else {
       throw new Error(`unknown model source ${source.kind}`);
