@@ -30,7 +30,12 @@ async function openWithModel(page, query = '') {
 
 test('the page loads the demo model on WebGPU, trains DPO with a live chart and compares', async ({ page }) => {
   const problems = watchProblems(page);
+  const wasmTypes = [];
+  page.context().on('response', (r) => r.url().endsWith('.wasm') && wasmTypes.push(r.headers()['content-type']));
   await openWithModel(page);
+  // streaming compilation needs the right type (the worker's fetch of the wasm)
+  expect(wasmTypes.length).toBeGreaterThan(0);
+  expect(new Set(wasmTypes)).toEqual(new Set(['application/wasm']));
   await expect(page.locator('#backend')).toContainText(expectedBackend === 'webgpu' ? 'WebGPU' : 'CPU');
   const info = page.locator('#model-info');
   await expect(info.locator('dd[data-key="backend"]')).toHaveText(expectedBackend);
