@@ -273,8 +273,14 @@ function renderTableHead() {
   const tr = document.createElement('tr');
   for (const key of TABLE_COLUMNS[page.series.objective]) {
     const th = document.createElement('th');
-    th.textContent = key;
     th.scope = 'col';
+    th.title = key;
+    // "rewards/accuracies" over two lines keeps the table narrow
+    for (const [i, part] of key.split('/').entries()) {
+      const span = document.createElement('span');
+      span.textContent = i === 0 && key.includes('/') ? `${part}/` : part;
+      th.append(span);
+    }
     tr.append(th);
   }
   el.table.tHead.replaceChildren(tr);
