@@ -65,7 +65,7 @@ mod tests {
     }
 
     fn scalar(x: Tensor<1>) -> f64 {
-        x.into_data().to_vec::<f32>().unwrap()[0] as f64
+        x.into_data().iter::<f32>().collect::<Vec<f32>>()[0] as f64
     }
 
     #[test]
@@ -73,7 +73,7 @@ mod tests {
         let d = Device::flex();
         let lp = t(&[-12.5, -3.0, -40.0], &d);
         let out = dpo_loss(lp.clone(), lp.clone() - 1.0, lp.clone(), lp - 1.0, 0.1, 0.0, DpoLossType::Sigmoid);
-        for l in out.losses.into_data().to_vec::<f32>().unwrap() {
+        for l in out.losses.into_data().iter::<f32>().collect::<Vec<f32>>() {
             assert!((l as f64 - std::f64::consts::LN_2).abs() < 1e-6, "{l}");
         }
     }
@@ -104,8 +104,8 @@ mod tests {
         let prt = t(&pr, &d).require_grad();
         let out = dpo_loss(pct.clone(), prt.clone(), t(&rc, &d), t(&rr, &d), 0.5, 0.1, DpoLossType::Sigmoid);
         let grads = out.losses.sum().backward();
-        let gc = pct.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
-        let gr = prt.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+        let gc = pct.grad(&grads).unwrap().into_data().iter::<f32>().collect::<Vec<f32>>();
+        let gr = prt.grad(&grads).unwrap().into_data().iter::<f32>().collect::<Vec<f32>>();
         let eps = 1e-2f32;
         for i in 0..2 {
             let (mut up, mut down) = (pc, pc);

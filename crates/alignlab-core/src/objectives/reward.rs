@@ -32,7 +32,7 @@ mod tests {
         // a wrong ordering by 3: ln(1 + e^3) = 3.048587352.
         let d = Device::flex();
         let got = bradley_terry_loss(t(&[1.5, 1.5, -1.0], &d), t(&[0.5, 0.5, 2.0], &d), Some(t(&[0.0, 1.0, 0.0], &d)));
-        let got = got.into_data().to_vec::<f32>().unwrap();
+        let got = got.into_data().iter::<f32>().collect::<Vec<f32>>();
         for (g, want) in got.iter().zip([0.313261687, std::f64::consts::LN_2, 3.048587352]) {
             assert!((*g as f64 - want).abs() < 1e-6, "{g} vs {want}");
         }
@@ -43,11 +43,11 @@ mod tests {
         let d = Device::flex().autodiff();
         let (rc, rr) = ([0.3f32, -1.2, 2.0], [0.1f32, 0.4, -0.5]);
         let loss_at = |rc: &[f32]| -> f64 {
-            bradley_terry_loss(t(rc, &d), t(&rr, &d), None).sum().into_data().to_vec::<f32>().unwrap()[0] as f64
+            bradley_terry_loss(t(rc, &d), t(&rr, &d), None).sum().into_data().iter::<f32>().collect::<Vec<f32>>()[0] as f64
         };
         let x = t(&rc, &d).require_grad();
         let grads = bradley_terry_loss(x.clone(), t(&rr, &d), None).sum().backward();
-        let g = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+        let g = x.grad(&grads).unwrap().into_data().iter::<f32>().collect::<Vec<f32>>();
         for i in 0..3 {
             let (mut up, mut down) = (rc, rc);
             up[i] += 1e-2;
