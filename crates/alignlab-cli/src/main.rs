@@ -110,7 +110,8 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     let pre = load_model(&a.model, &device)?;
     let name = a.data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let text = fs::read_to_string(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
-    let report = read_preferences(&name, &text, &ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() })?;
+    let report =
+        read_preferences(&name, &text, &ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() })?;
     for (line, reason) in &report.skipped {
         eprintln!("skipped {name}:{line}: {reason}");
     }
@@ -159,7 +160,7 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
             writeln!(log, "{}", serde_json::to_string(m)?)?;
             tokens += m[metrics::NUM_TOKENS];
             if a.print_metrics {
-                bar.println(serde_json::to_string(m)?);
+                bar.suspend(|| println!("{}", serde_json::to_string(m).unwrap_or_default()));
             }
         }
         if let Some(m) = ms.last() {

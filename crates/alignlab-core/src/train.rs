@@ -266,7 +266,9 @@ impl Trainer {
         let chunk = chunk_rows(vocab, config.logits_chunk_bytes);
         let model = model.fork(&device).train();
         let reference = match config.objective {
-            Objective::Dpo => reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?,
+            Objective::Dpo => {
+                reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?
+            }
             Objective::Reward => Vec::new(),
         };
         let policy = match config.objective {
@@ -375,13 +377,22 @@ impl Trainer {
         let idx: Vec<usize> = (0..self.pairs.len()).collect();
         let mut per_batch = Vec::new();
         for chunk in idx.chunks(self.config.batch_size) {
-            let batch = Batch::new(&chunk.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
+            let batch =
+                Batch::new(&chunk.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
             let values = match self.policy.as_ref().expect("policy present between steps") {
                 Policy::Lm(m) => {
                     let m = m.valid();
                     let (chosen, rejected) = self.sequence_logps_no_grad(&m, &batch);
                     let (rc, rr) = self.reference_tensors(chunk);
-                    let out = dpo_loss(chosen.clone(), rejected.clone(), rc, rr, self.config.beta, self.config.label_smoothing, self.config.loss_type);
+                    let out = dpo_loss(
+                        chosen.clone(),
+                        rejected.clone(),
+                        rc,
+                        rr,
+                        self.config.beta,
+                        self.config.label_smoothing,
+                        self.config.loss_type,
+                    );
                     dpo_metric_values(out.losses.mean(), out.chosen_rewards, out.rejected_rewards, chosen, rejected)
                 }
                 Policy::Reward(m) => {
@@ -430,7 +441,10 @@ impl Trainer {
     fn reference_tensors(&self, idx: &[usize]) -> (Tensor<1>, Tensor<1>) {
         let inner = self.device.clone().inner();
         let (c, r): (Vec<f32>, Vec<f32>) = idx.iter().map(|&i| self.reference[i]).unzip();
-        (Tensor::from_data(TensorData::new(c, [idx.len()]), &inner), Tensor::from_data(TensorData::new(r, [idx.len()]), &inner))
+        (
+            Tensor::from_data(TensorData::new(c, [idx.len()]), &inner),
+            Tensor::from_data(TensorData::new(r, [idx.len()]), &inner),
+        )
     }
 
     /// Summed response log-probs (chosen, rejected) without building a graph.
@@ -492,9 +506,23 @@ impl Trainer {
         let k = batch.pairs;
         let (chosen, rejected) = (seq.clone().narrow(0, 0, k), seq.narrow(0, k, k));
         let (rc, rr) = self.reference_tensors(idx);
-        let out = dpo_loss(chosen.clone(), rejected.clone(), rc.autodiff(), rr.autodiff(), self.config.beta, self.config.label_smoothing, self.config.loss_type);
+        let out = dpo_loss(
+            chosen.clone(),
+            rejected.clone(),
+            rc.autodiff(),
+            rr.autodiff(),
+            self.config.beta,
+            self.config.label_smoothing,
+            self.config.loss_type,
+        );
         let loss = out.losses.mean();
-        let values = dpo_metric_values(loss.clone().inner(), out.chosen_rewards.inner(), out.rejected_rewards.inner(), chosen.inner(), rejected.inner());
+        let values = dpo_metric_values(
+            loss.clone().inner(),
+            out.chosen_rewards.inner(),
+            out.rejected_rewards.inner(),
+            chosen.inner(),
+            rejected.inner(),
+        );
         let w = leaf.grad(&loss.backward()).expect("the loss depends on every token log-prob");
         let (d_hidden, d_head) = token_logps_backward(h_in, w_in, batch.targets.clone(), w, self.chunk);
         let surrogate = (hidden * d_hidden.autodiff()).sum() + (head * d_head.autodiff()).sum();
@@ -523,7 +551,9 @@ async fn reference_logps(
     chunk: usize,
     device: &Device,
 ) -> Result<Vec<(f32, f32)>, TrainError> {
-    if let Some(cached) = pairs.iter().map(|p| Some((p.ref_chosen_logps?, p.ref_rejected_logps?))).collect::<Option<Vec<_>>>() {
+    if let Some(cached) =
+        pairs.iter().map(|p| Some((p.ref_chosen_logps?, p.ref_rejected_logps?))).collect::<Option<Vec<_>>>()
+    {
         return Ok(cached);
     }
     let mut parts = Vec::new();

@@ -47,7 +47,10 @@ fn changing_a_later_token_leaves_earlier_positions_unchanged() {
     let d = Device::flex();
     let a = p.model.forward_hidden(ids(&[5, 70, 80, 90, 100], &d), None);
     let b = p.model.forward_hidden(ids(&[5, 70, 80, 91, 200], &d), None);
-    a.clone().narrow(1, 0, 3).into_data().assert_approx_eq::<f32>(&b.clone().narrow(1, 0, 3).into_data(), Tolerance::absolute(1e-6));
+    a.clone()
+        .narrow(1, 0, 3)
+        .into_data()
+        .assert_approx_eq::<f32>(&b.clone().narrow(1, 0, 3).into_data(), Tolerance::absolute(1e-6));
     let diff = (a.narrow(1, 3, 1) - b.narrow(1, 3, 1)).abs().max().into_scalar::<f32>();
     assert!(diff > 1e-4, "position 3 must see its own token ({diff})");
 }
@@ -93,7 +96,8 @@ fn dpo_loss_is_ln2_at_step_zero_and_matches_the_cross_surface_fixture() {
     assert_eq!(ms[0][metrics::REWARDS_MARGINS], 0.0);
     if std::env::var_os("ALIGNLAB_BLESS").is_some() {
         // Regenerate with ALIGNLAB_BLESS=1 only when the model or the loop changes on purpose.
-        std::fs::write(FIRST_FIVE, serde_json::to_string_pretty(&serde_json::json!({ "losses": losses })).unwrap()).unwrap();
+        std::fs::write(FIRST_FIVE, serde_json::to_string_pretty(&serde_json::json!({ "losses": losses })).unwrap())
+            .unwrap();
         return;
     }
     let want: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(FIRST_FIVE).unwrap()).unwrap();
@@ -105,7 +109,14 @@ fn dpo_loss_is_ln2_at_step_zero_and_matches_the_cross_surface_fixture() {
 #[test]
 fn dpo_drives_reward_accuracy_above_0_9_on_real_pairs() {
     let p = tiny();
-    let config = TrainConfig { learning_rate: 2e-3, batch_size: 4, max_steps: Some(50), max_length: 192, max_prompt_length: 96, ..Default::default() };
+    let config = TrainConfig {
+        learning_rate: 2e-3,
+        batch_size: 4,
+        max_steps: Some(50),
+        max_length: 192,
+        max_prompt_length: 96,
+        ..Default::default()
+    };
     let data = pairs(&p, 16, &config);
     let mut t = pollster::block_on(Trainer::new(p.model, data, config, 2, &Device::flex())).unwrap();
     let before = pollster::block_on(t.evaluate()).unwrap();
@@ -146,7 +157,8 @@ fn a_run_with_cached_reference_logps_equals_a_live_one() {
     let p = tiny();
     let config = TrainConfig { max_steps: Some(3), ..cross_surface_config() };
     let data = pairs(&p, 6, &config);
-    let mut live = pollster::block_on(Trainer::new(p.model.clone(), data.clone(), config.clone(), 2, &Device::flex())).unwrap();
+    let mut live =
+        pollster::block_on(Trainer::new(p.model.clone(), data.clone(), config.clone(), 2, &Device::flex())).unwrap();
     let mut cached = data;
     for (pair, &(c, r)) in cached.iter_mut().zip(live.reference_logps()) {
         pair.ref_chosen_logps = Some(c);
@@ -162,7 +174,8 @@ fn a_run_with_cached_reference_logps_equals_a_live_one() {
 fn a_truncated_model_file_is_one_clear_error() {
     let bytes = tiny_gguf(0);
     for cut in [0, 10, 100, bytes.len() / 2, bytes.len() - 1] {
-        let err = Pretrained::from_gguf(bytes[..cut].to_vec(), &Device::flex()).err().expect("truncated file must fail");
+        let err =
+            Pretrained::from_gguf(bytes[..cut].to_vec(), &Device::flex()).err().expect("truncated file must fail");
         let msg = err.to_string();
         assert!(!msg.is_empty());
         eprintln!("cut at {cut}: {msg}");

@@ -136,9 +136,17 @@ impl Model {
     }
 
     /// Greedy completion of `prompt`; `on_token` receives each decoded piece as it is produced.
-    pub fn generate(&self, prompt: String, options: JsValue, on_token: Option<js_sys::Function>) -> Result<Promise, JsError> {
-        let opts: GenerateJs =
-            if options.is_undefined() || options.is_null() { GenerateJs::default() } else { serde_wasm_bindgen::from_value(options).map_err(js_err)? };
+    pub fn generate(
+        &self,
+        prompt: String,
+        options: JsValue,
+        on_token: Option<js_sys::Function>,
+    ) -> Result<Promise, JsError> {
+        let opts: GenerateJs = if options.is_undefined() || options.is_null() {
+            GenerateJs::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(js_err)?
+        };
         let inner = self.inner.clone();
         Ok(promise(async move { generate(inner, prompt, opts, on_token).await.map(JsValue::from) }))
     }
@@ -160,34 +168,39 @@ fn promise(f: impl std::future::Future<Output = Result<JsValue, JsError>> + 'sta
     wasm_bindgen_futures::future_to_promise(async move { f.await.map_err(JsValue::from) })
 }
 
-async fn generate(inner: Rc<Inner>, prompt: String, opts: GenerateJs, on_token: Option<js_sys::Function>) -> Result<String, JsError> {
-        let tok = &inner.tokenizer;
-        let text = if opts.chat_template.unwrap_or(false) {
-            tok.apply_chat_template(&[Message { role: "user".into(), content: prompt }], true).map_err(js_err)?
-        } else {
-            prompt
-        };
-        let ids = tok.encode(&text).map_err(js_err)?;
-        let options = GenerateOptions {
-            max_new_tokens: opts.max_new_tokens.unwrap_or(32),
-            stop_tokens: tok.eos_id().into_iter().collect(),
-        };
-        let mut produced: Vec<u32> = Vec::new();
-        let mut shown = String::new();
-        let out = greedy(&inner.model, &ids, &options, |id| {
-            produced.push(id);
-            if let (Some(f), Ok(text)) = (&on_token, tok.decode(&produced, true)) {
-                // Stream only whole characters: a byte-level token can end inside a UTF-8 sequence.
-                if text.len() > shown.len() && !text.ends_with('\u{FFFD}') {
-                    let piece = text[shown.len()..].to_string();
-                    let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&piece));
-                    shown = text;
-                }
+async fn generate(
+    inner: Rc<Inner>,
+    prompt: String,
+    opts: GenerateJs,
+    on_token: Option<js_sys::Function>,
+) -> Result<String, JsError> {
+    let tok = &inner.tokenizer;
+    let text = if opts.chat_template.unwrap_or(false) {
+        tok.apply_chat_template(&[Message { role: "user".into(), content: prompt }], true).map_err(js_err)?
+    } else {
+        prompt
+    };
+    let ids = tok.encode(&text).map_err(js_err)?;
+    let options = GenerateOptions {
+        max_new_tokens: opts.max_new_tokens.unwrap_or(32),
+        stop_tokens: tok.eos_id().into_iter().collect(),
+    };
+    let mut produced: Vec<u32> = Vec::new();
+    let mut shown = String::new();
+    let out = greedy(&inner.model, &ids, &options, |id| {
+        produced.push(id);
+        if let (Some(f), Ok(text)) = (&on_token, tok.decode(&produced, true)) {
+            // Stream only whole characters: a byte-level token can end inside a UTF-8 sequence.
+            if text.len() > shown.len() && !text.ends_with('\u{FFFD}') {
+                let piece = text[shown.len()..].to_string();
+                let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&piece));
+                shown = text;
             }
-        })
-        .await
-        .map_err(js_err)?;
-        tok.decode(&out, true).map_err(js_err)
+        }
+    })
+    .await
+    .map_err(js_err)?;
+    tok.decode(&out, true).map_err(js_err)
 }
 
 /// A training run (DPO or reward model) over JSONL preference pairs.
@@ -269,10 +282,15 @@ impl Trainer {
     pub fn policy(&self) -> Result<Model, JsError> {
         let guard = self.inner.borrow();
         let trainer = guard.as_ref().ok_or_else(busy)?;
-        let model = trainer.policy().ok_or_else(|| JsError::new("a reward-model run has no policy to generate with"))?;
+        let model =
+            trainer.policy().ok_or_else(|| JsError::new("a reward-model run has no policy to generate with"))?;
         let (device, _) = backend();
         Ok(Model {
-            inner: Rc::new(Inner { model: model.valid().fork(&device), config: self.config.clone(), tokenizer: self.tokenizer.clone() }),
+            inner: Rc::new(Inner {
+                model: model.valid().fork(&device),
+                config: self.config.clone(),
+                tokenizer: self.tokenizer.clone(),
+            }),
         })
     }
 }

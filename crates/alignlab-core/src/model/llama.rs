@@ -65,7 +65,8 @@ impl LlamaConfig {
         }
         // Bound what a hostile file can make us allocate: 2^34 parameters is far above any model we run.
         let params = self.vocab_size as u128 * self.d_model as u128
-            + self.n_layers as u128 * (4 * self.d_model as u128 * self.d_model as u128 + 3 * self.d_model as u128 * self.d_ff as u128);
+            + self.n_layers as u128
+                * (4 * self.d_model as u128 * self.d_model as u128 + 3 * self.d_model as u128 * self.d_ff as u128);
         if params > 1 << 34 {
             return bad(format!("{params} parameters is more than alignlab will allocate"));
         }
@@ -83,13 +84,25 @@ impl LlamaConfig {
 }
 
 /// `y = x W` with `W: [d_in, d_out]` (Burn's layout); Hugging Face stores `[d_out, d_in]`.
-fn linear(source: &dyn WeightSource, name: &str, d_in: usize, d_out: usize, device: &Device) -> Result<Linear, WeightError> {
+fn linear(
+    source: &dyn WeightSource,
+    name: &str,
+    d_in: usize,
+    d_out: usize,
+    device: &Device,
+) -> Result<Linear, WeightError> {
     let w = source.tensor(name, &[d_out, d_in])?;
     let w = Tensor::<2>::from_data(TensorData::new(w, [d_out, d_in]), device).transpose();
     Ok(Linear { weight: Param::from_tensor(w), bias: None })
 }
 
-fn rms_norm(source: &dyn WeightSource, name: &str, d: usize, eps: f64, device: &Device) -> Result<RmsNorm, WeightError> {
+fn rms_norm(
+    source: &dyn WeightSource,
+    name: &str,
+    d: usize,
+    eps: f64,
+    device: &Device,
+) -> Result<RmsNorm, WeightError> {
     let g = source.tensor(name, &[d])?;
     Ok(RmsNorm { gamma: Param::from_tensor(Tensor::from_data(TensorData::new(g, [d]), device)), epsilon: eps })
 }
@@ -164,7 +177,8 @@ impl Llama {
         let (d, kv) = (config.d_model, config.n_kv_heads * config.head_dim());
         let eps = config.rms_norm_eps;
         let embed = source.tensor("model.embed_tokens.weight", &[config.vocab_size, d])?;
-        let embed_tokens = Param::from_tensor(Tensor::from_data(TensorData::new(embed, [config.vocab_size, d]), device));
+        let embed_tokens =
+            Param::from_tensor(Tensor::from_data(TensorData::new(embed, [config.vocab_size, d]), device));
         let mut layers = Vec::with_capacity(config.n_layers);
         for i in 0..config.n_layers {
             let p = format!("model.layers.{i}");
@@ -179,7 +193,13 @@ impl Llama {
                     n_kv_heads: config.n_kv_heads,
                     head_dim: config.head_dim(),
                 },
-                post_attention_layernorm: rms_norm(source, &format!("{p}.post_attention_layernorm.weight"), d, eps, device)?,
+                post_attention_layernorm: rms_norm(
+                    source,
+                    &format!("{p}.post_attention_layernorm.weight"),
+                    d,
+                    eps,
+                    device,
+                )?,
                 mlp: Mlp {
                     gate_proj: linear(source, &format!("{p}.mlp.gate_proj.weight"), d, config.d_ff, device)?,
                     up_proj: linear(source, &format!("{p}.mlp.up_proj.weight"), d, config.d_ff, device)?,
@@ -355,10 +375,7 @@ fn rope_tables(start: usize, len: usize, head_dim: usize, theta: f64, device: &D
         }
     }
     let shape = [1, 1, len, head_dim];
-    (
-        Tensor::from_data(TensorData::new(cos, shape), device),
-        Tensor::from_data(TensorData::new(sin, shape), device),
-    )
+    (Tensor::from_data(TensorData::new(cos, shape), device), Tensor::from_data(TensorData::new(sin, shape), device))
 }
 
 /// `x·cos + rotate_half(x)·sin` with `rotate_half([x1, x2]) = [−x2, x1]`.

@@ -83,12 +83,28 @@ mod tests {
         // policy (−10, −12), reference (−11, −11), β = 0.1: Δ = (−10+11) − (−12+11) = 2, βΔ = 0.2,
         // L = −log σ(0.2) = ln(1 + e^−0.2) = 0.598138869; rewards 0.1·1 = 0.1 and 0.1·(−1) = −0.1.
         let d = Device::flex();
-        let out = dpo_loss(t(&[-10.0], &d), t(&[-12.0], &d), t(&[-11.0], &d), t(&[-11.0], &d), 0.1, 0.0, DpoLossType::Sigmoid);
+        let out = dpo_loss(
+            t(&[-10.0], &d),
+            t(&[-12.0], &d),
+            t(&[-11.0], &d),
+            t(&[-11.0], &d),
+            0.1,
+            0.0,
+            DpoLossType::Sigmoid,
+        );
         assert!((scalar(out.losses) - 0.598138869).abs() < 1e-6);
         assert!((scalar(out.chosen_rewards) - 0.1).abs() < 1e-6);
         assert!((scalar(out.rejected_rewards) + 0.1).abs() < 1e-6);
         // cDPO, ε = 0.1: 0.9·ln(1+e^−0.2) + 0.1·ln(1+e^0.2) = 0.9·0.598138869 + 0.1·0.798138869 = 0.618138869
-        let out = dpo_loss(t(&[-10.0], &d), t(&[-12.0], &d), t(&[-11.0], &d), t(&[-11.0], &d), 0.1, 0.1, DpoLossType::Sigmoid);
+        let out = dpo_loss(
+            t(&[-10.0], &d),
+            t(&[-12.0], &d),
+            t(&[-11.0], &d),
+            t(&[-11.0], &d),
+            0.1,
+            0.1,
+            DpoLossType::Sigmoid,
+        );
         assert!((scalar(out.losses) - 0.618138869).abs() < 1e-6);
     }
 

@@ -7,7 +7,7 @@
 //! ([`token_logps_backward`], the fused linear + log-softmax gradient), so no tensor of a step scales with
 //! batch × seq × vocab.
 
-use burn::tensor::{Int, Tensor, activation, IndexingUpdateOp};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor, activation};
 
 /// Rows of logits per chunk so that one chunk's three `[rows, vocab]` f32 buffers (logits, softmax, its
 /// gradient) fit in `budget_bytes`. WebGPU's default storage-binding limit is 128 MiB; the default budget of
@@ -59,7 +59,8 @@ pub fn token_logps_backward(
         let w = weights.clone().narrow(0, start, len).unsqueeze_dim::<2>(1);
         let p = activation::softmax(h.clone().matmul(head_t.clone()), 1);
         let target = targets.clone().narrow(0, start, len).unsqueeze_dim::<2>(1);
-        let onehot_w = Tensor::<2>::zeros([len, vocab], &p.device()).scatter(1, target, w.clone(), IndexingUpdateOp::Add);
+        let onehot_w =
+            Tensor::<2>::zeros([len, vocab], &p.device()).scatter(1, target, w.clone(), IndexingUpdateOp::Add);
         let g = onehot_w - p * w;
         d_hidden.push(g.clone().matmul(head.clone()));
         d_head = d_head + g.transpose().matmul(h);
@@ -105,7 +106,8 @@ mod tests {
     fn chunked_backward_equals_autodiff_of_naive() {
         let device = Device::flex();
         let (h, w, y) = inputs(&device);
-        let weights = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 0.0, -2.0, 0.5, 1.5, 0.0, 3.0], [7]), &device);
+        let weights =
+            Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 0.0, -2.0, 0.5, 1.5, 0.0, 3.0], [7]), &device);
         let ad = device.clone().autodiff();
         let ha = h.clone().autodiff().require_grad();
         let wa = w.clone().autodiff().require_grad();

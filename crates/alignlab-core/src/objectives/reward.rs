@@ -43,7 +43,8 @@ mod tests {
         let d = Device::flex().autodiff();
         let (rc, rr) = ([0.3f32, -1.2, 2.0], [0.1f32, 0.4, -0.5]);
         let loss_at = |rc: &[f32]| -> f64 {
-            bradley_terry_loss(t(rc, &d), t(&rr, &d), None).sum().into_data().iter::<f32>().collect::<Vec<f32>>()[0] as f64
+            bradley_terry_loss(t(rc, &d), t(&rr, &d), None).sum().into_data().iter::<f32>().collect::<Vec<f32>>()[0]
+                as f64
         };
         let x = t(&rc, &d).require_grad();
         let grads = bradley_terry_loss(x.clone(), t(&rr, &d), None).sum().backward();
@@ -55,7 +56,11 @@ mod tests {
             let fd = (loss_at(&up) - loss_at(&down)) / 2e-2;
             // analytic: −σ(−(r_w − r_l))
             let analytic = -1.0 / (1.0 + ((rc[i] - rr[i]) as f64).exp());
-            assert!((fd - g[i] as f64).abs() < 1e-4 && (analytic - g[i] as f64).abs() < 1e-5, "{i}: {fd} {analytic} {}", g[i]);
+            assert!(
+                (fd - g[i] as f64).abs() < 1e-4 && (analytic - g[i] as f64).abs() < 1e-5,
+                "{i}: {fd} {analytic} {}",
+                g[i]
+            );
         }
     }
 }

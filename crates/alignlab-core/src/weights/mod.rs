@@ -114,16 +114,17 @@ pub fn llama_config_from_gguf(g: &Gguf) -> Result<LlamaConfig, WeightError> {
     };
     let d_model = int("embedding_length")?;
     let n_heads = int("attention.head_count")?;
-    let n_kv_heads = if g.metadata(&key("attention.head_count_kv")).is_some() { int("attention.head_count_kv")? } else { n_heads };
-    let embd = g
-        .tensor_info("token_embd.weight")
-        .ok_or_else(|| WeightError::Missing { name: "token_embd.weight".into() })?;
+    let n_kv_heads =
+        if g.metadata(&key("attention.head_count_kv")).is_some() { int("attention.head_count_kv")? } else { n_heads };
+    let embd =
+        g.tensor_info("token_embd.weight").ok_or_else(|| WeightError::Missing { name: "token_embd.weight".into() })?;
     let vocab_size = embd.dims.get(1).copied().unwrap_or(0) as usize;
-    let config = LlamaConfig::new(vocab_size, d_model, int("block_count")?, n_heads, n_kv_heads, int("feed_forward_length")?)
-        .with_rope_theta(g.get_f32(&key("rope.freq_base")).map(f64::from).unwrap_or(10000.0))
-        .with_rms_norm_eps(g.get_f32(&key("attention.layer_norm_rms_epsilon")).map(f64::from).unwrap_or(1e-5))
-        .with_max_position_embeddings(int("context_length").unwrap_or(2048))
-        .with_tie_word_embeddings(g.tensor_info("output.weight").is_none());
+    let config =
+        LlamaConfig::new(vocab_size, d_model, int("block_count")?, n_heads, n_kv_heads, int("feed_forward_length")?)
+            .with_rope_theta(g.get_f32(&key("rope.freq_base")).map(f64::from).unwrap_or(10000.0))
+            .with_rms_norm_eps(g.get_f32(&key("attention.layer_norm_rms_epsilon")).map(f64::from).unwrap_or(1e-5))
+            .with_max_position_embeddings(int("context_length").unwrap_or(2048))
+            .with_tie_word_embeddings(g.tensor_info("output.weight").is_none());
     config.validate()?;
     Ok(config)
 }

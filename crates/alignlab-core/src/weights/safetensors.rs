@@ -8,7 +8,10 @@ use super::WeightError;
 use crate::model::llama::NamedTensor;
 
 /// Serialises named tensors (read back from the device asynchronously) as f32 safetensors bytes.
-pub async fn to_safetensors(tensors: Vec<NamedTensor>, metadata: HashMap<String, String>) -> Result<Vec<u8>, WeightError> {
+pub async fn to_safetensors(
+    tensors: Vec<NamedTensor>,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, WeightError> {
     let mut owned = Vec::with_capacity(tensors.len());
     for (name, shape, t) in tensors {
         let data = t.into_data_async().await.map_err(|e| WeightError::Read(format!("{name}: {e:?}")))?;
@@ -18,7 +21,8 @@ pub async fn to_safetensors(tensors: Vec<NamedTensor>, metadata: HashMap<String,
     let views: Vec<(String, TensorView<'_>)> = owned
         .iter()
         .map(|(name, shape, bytes)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| WeightError::Read(format!("{name}: {e}")))?;
+            let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map_err(|e| WeightError::Read(format!("{name}: {e}")))?;
             Ok((name.clone(), view))
         })
         .collect::<Result<_, WeightError>>()?;
