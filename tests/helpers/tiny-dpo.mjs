@@ -15,6 +15,7 @@ export const TINY_DPO = Object.freeze({
   maxSteps: 5,
   batchSize: 2,
   maxLength: 256,
+  maxPromptLength: 128,
   seed: 0,
 });
 
@@ -25,6 +26,7 @@ export const TINY_DPO_FLAGS = [
   '--max-steps', '5',
   '--batch-size', '2',
   '--max-length', '256',
+  '--max-prompt-length', '128',
   '--seed', '0',
 ];
 

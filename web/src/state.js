@@ -86,7 +86,7 @@ export function describePairs(text, file) {
 /** The training form's values as a TrainConfig: numbers parsed, empty fields left to the core's defaults. */
 export function trainConfigFromForm(values) {
   const config = { objective: values.objective };
-  const numbers = ['learningRate', 'maxSteps', 'batchSize', 'maxLength'];
+  const numbers = ['learningRate', 'maxSteps', 'batchSize', 'maxLength', 'maxPromptLength'];
   if (values.objective === 'dpo') numbers.unshift('beta');
   for (const key of numbers) {
     const raw = String(values[key] ?? '').trim();
