@@ -17,6 +17,7 @@ wasm-bindgen --target web --out-dir pkg/wasm "$target_dir/wasm32-unknown-unknown
 opt="$root/node_modules/.bin/wasm-opt"
 if [ -x "$opt" ]; then
   "$opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+    --enable-simd --enable-reference-types --enable-multivalue \
     pkg/wasm/alignlab_wasm_bg.wasm -o pkg/wasm/alignlab_wasm_bg.wasm
 fi
 raw=$(stat -c %s pkg/wasm/alignlab_wasm_bg.wasm)
