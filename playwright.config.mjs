@@ -12,7 +12,7 @@ export default defineConfig({
   workers: 1,
   fullyParallel: false,
   retries: 0,
-  timeout: 10 * 60_000,
+  timeout: 20 * 60_000, // 20 DPO steps on SwiftShader took 5–9 minutes here
   expect: { timeout: 120_000 },
   reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
   use: {

@@ -116,7 +116,11 @@ async function start() {
     el.backend.dataset.backend = result.backend;
     const adapter = result.adapter?.architecture || result.adapter?.vendor;
     el.backend.textContent =
-      result.backend === 'webgpu' ? `WebGPU${adapter ? ` (${adapter})` : ''}` : 'CPU (wasm; no WebGPU adapter)';
+      result.backend === 'webgpu'
+        ? `WebGPU${adapter ? ` (${adapter})` : ''}`
+        : backend === 'cpu'
+          ? 'CPU (wasm)'
+          : 'CPU (wasm; no WebGPU adapter)';
     el.backend.title = result.adapter?.description ?? '';
   } catch (err) {
     el.backend.dataset.backend = 'error';
