@@ -136,7 +136,30 @@ test('models load from a file and from a URL (cached after a reload); pairs load
   expect(problems).toEqual([]);
 });
 
-test('?backend=cpu is honoured where WebGPU exists', async ({ page }) => {
+test('?backend=cpu is honoured where WebGPU exists; a reward model trains there', async ({ page }) => {
+  const problems = watchProblems(page);
   await openWithModel(page, '?backend=cpu', 'cpu');
   await expect(page.locator('#backend')).toHaveText('CPU (wasm)');
+  await page.locator('#load-sample').click();
+  await expect(page.locator('#pairs-status')).toHaveText('16 pairs');
+  const train = page.locator('#train-form');
+  await train.locator('[name=objective]').selectOption('reward');
+  await expect(train.locator('[name=beta]')).toBeHidden();
+  await train.locator('[name=maxSteps]').fill('4');
+  await page.locator('#train-start').click();
+  await expect(page.locator('#train-status')).toHaveAttribute('data-state', 'finished', { timeout: 300_000 });
+  await expect(page.locator('#chart')).toHaveAttribute('data-points', '4');
+  await expect(page.locator('#metrics-table thead')).toContainText('accuracy');
+  await expect(page.locator('#metrics-table tbody tr')).toHaveCount(4);
+  const accuracy = Number(await page.locator('#metrics-table tbody tr').last().locator('td[data-key="accuracy"]').getAttribute('data-value'));
+  expect(accuracy).toBeGreaterThanOrEqual(0);
+  expect(accuracy).toBeLessThanOrEqual(1);
+  // a reward model has no policy to generate with: the page says so in the "after" pane
+  await page.locator('#compare-form [name=maxNewTokens]').fill('4');
+  await page.locator('#compare-run').click();
+  await expect(page.locator('#out-before')).toHaveAttribute('data-state', 'done', { timeout: 120_000 });
+  await expect(page.locator('#out-after')).toHaveAttribute('data-state', 'error');
+  await expect(page.locator('#out-after')).toContainText('no policy');
+  await page.screenshot({ path: `${shots}/reward-model-cpu.png`, fullPage: true });
+  expect(problems).toEqual([]);
 });

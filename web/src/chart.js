@@ -3,6 +3,15 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
+/** Whole steps only on the x axis. */
+const STEP_INCREMENTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+
+/** As many decimals as the tick spacing needs (a loss near ln 2 moves in the 4th decimal). */
+function tickLabels(u, splits, axisIdx, space, increment) {
+  const decimals = Math.min(8, Math.max(0, -Math.floor(Math.log10(increment))));
+  return splits.map((v) => (v == null ? '' : v.toFixed(decimals)));
+}
+
 export class TrainingChart {
   #el;
   #plot = null;
@@ -36,8 +45,8 @@ export class TrainingChart {
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: false }, loss: { auto: true }, acc: { range: [0, 1] } },
         axes: [
-          { label: 'step' },
-          { scale: 'loss', label: 'loss' },
+          { label: 'step', incrs: STEP_INCREMENTS },
+          { scale: 'loss', label: 'loss', values: tickLabels, size: 60 },
           { scale: 'acc', side: 1, label: accuracyLabel, grid: { show: false } },
         ],
         series: [
