@@ -117,7 +117,8 @@ test('models load from a file and from a URL (cached after a reload); pairs load
   const url = new URL('tiny.gguf?by-url', baseURL).href;
   await page.locator('#model-url').fill(url);
   await page.locator('#model-url-form button[type=submit]').click();
-  await expect(status).toHaveAttribute('data-from-cache', 'false', { timeout: 180_000 });
+  await expect(status).toHaveText(`loaded: ${url}`, { timeout: 180_000 }); // loaded (and so stored) before the reload
+  await expect(status).toHaveAttribute('data-from-cache', 'false');
   await page.reload();
   await expect(page.locator('#backend')).toHaveAttribute('data-backend', expectedBackend, { timeout: 180_000 });
   await page.locator('#model-url').fill(url);
