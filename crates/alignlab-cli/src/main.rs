@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use alignlab_core::data::{ReadOptions, TokenizeOptions, read_preferences, tokenize_pair};
+use alignlab_core::data::{ReadOptions, read_preferences, tokenize_pair};
 use alignlab_core::generate::{GenerateOptions, greedy};
 use alignlab_core::metrics;
 use alignlab_core::pretrained::Pretrained;
@@ -119,12 +119,7 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     if let Some(n) = a.limit {
         records.truncate(n);
     }
-    let topts = TokenizeOptions {
-        max_length: config.max_length,
-        max_prompt_length: config.max_prompt_length,
-        chat_template: config.chat_template,
-        ..Default::default()
-    };
+    let topts = config.tokenize_options();
     let pairs = records
         .iter()
         .filter(|r| !r.tie)

@@ -11,7 +11,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::data::TokenizedPair;
+use crate::data::{TokenizeOptions, TokenizedPair};
 use crate::metrics::{self, Metrics};
 use crate::model::llama::Llama;
 use crate::model::reward::RewardModel;
@@ -118,6 +118,16 @@ impl TrainConfig {
             return bad("max_grad_norm", "max_grad_norm and weight_decay must be non-negative".into());
         }
         Ok(())
+    }
+
+    /// The tokenisation this run asks for (the length limits and chat wrapping live in the run's options).
+    pub fn tokenize_options(&self) -> TokenizeOptions {
+        TokenizeOptions {
+            max_length: self.max_length,
+            max_prompt_length: self.max_prompt_length,
+            chat_template: self.chat_template,
+            ..Default::default()
+        }
     }
 
     /// Learning rate at optimizer step `step` (0-based) of `total`: linear warm-up, then linear decay to 0
@@ -382,7 +392,7 @@ impl Trainer {
             let values = match self.policy.as_ref().expect("policy present between steps") {
                 Policy::Lm(m) => {
                     let m = m.valid();
-                    let (chosen, rejected) = self.sequence_logps_no_grad(&m, &batch);
+                    let (chosen, rejected) = sequence_logps(&m, &batch, self.chunk);
                     let (rc, rr) = self.reference_tensors(chunk);
                     let out = dpo_loss(
                         chosen.clone(),
@@ -445,11 +455,6 @@ impl Trainer {
             Tensor::from_data(TensorData::new(c, [idx.len()]), &inner),
             Tensor::from_data(TensorData::new(r, [idx.len()]), &inner),
         )
-    }
-
-    /// Summed response log-probs (chosen, rejected) without building a graph.
-    fn sequence_logps_no_grad(&self, model: &Llama, batch: &Batch) -> (Tensor<1>, Tensor<1>) {
-        sequence_logps(model, batch, self.chunk)
     }
 
     /// One optimizer step on the pairs `idx`; returns the step's device-side metrics and its response tokens.

@@ -1,6 +1,6 @@
 //! Properties of the model, the objectives and the training loop on the tiny random model (CPU, exact).
 
-use alignlab_core::data::{ReadOptions, TokenizeOptions, TokenizedPair, read_preferences, tokenize_pair};
+use alignlab_core::data::{ReadOptions, TokenizedPair, read_preferences, tokenize_pair};
 use alignlab_core::generate::{GenerateOptions, greedy};
 use alignlab_core::metrics;
 use alignlab_core::model::llama::KvCache;
@@ -18,12 +18,7 @@ fn tiny() -> Pretrained {
 
 fn pairs(p: &Pretrained, n: usize, config: &TrainConfig) -> Vec<TokenizedPair> {
     let report = read_preferences("pairs.jsonl", PAIRS, &ReadOptions::default()).unwrap();
-    let opts = TokenizeOptions {
-        max_length: config.max_length,
-        max_prompt_length: config.max_prompt_length,
-        chat_template: config.chat_template,
-        ..Default::default()
-    };
+    let opts = config.tokenize_options();
     report.records.iter().take(n).map(|r| tokenize_pair(&p.tokenizer, r, &opts).unwrap()).collect()
 }
 

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use alignlab_core::data::{ReadOptions, TokenizeOptions, read_preferences, tokenize_pair};
+use alignlab_core::data::{ReadOptions, read_preferences, tokenize_pair};
 use alignlab_core::generate::{GenerateOptions, greedy};
 use alignlab_core::model::llama::{Llama, LlamaConfig};
 use alignlab_core::pretrained::Pretrained;
@@ -222,12 +222,7 @@ impl Trainer {
         let config: TrainConfig = serde_wasm_bindgen::from_value(config).map_err(js_err)?;
         config.validate().map_err(js_err)?;
         let report = read_preferences("data.jsonl", &data_jsonl, &ReadOptions::default()).map_err(js_err)?;
-        let topts = TokenizeOptions {
-            max_length: config.max_length,
-            max_prompt_length: config.max_prompt_length,
-            chat_template: config.chat_template,
-            ..Default::default()
-        };
+        let topts = config.tokenize_options();
         let tok = model.inner.tokenizer.clone();
         let pairs = report
             .records
