@@ -1,8 +1,11 @@
 // The page: wires the DOM to the model worker. Everything that came from data (model info, pairs, metrics,
-// generated text, error messages) is written with textContent, never as HTML.
+// generated text, error messages) is written with textContent, never as HTML. Two views share it: Train (this
+// file) and Label (label/view.js), chosen by the URL's hash so that a reload stays where it was.
 import './style.css';
 import { WorkerClient } from './protocol.js';
 import { TrainingChart } from './chart.js';
+import { initTheme } from './theme.js';
+import { startLabelView } from './label/view.js';
 import {
   MetricsSeries,
   TABLE_COLUMNS,
@@ -433,6 +436,32 @@ el.compareForm.addEventListener('submit', (event) => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Views
+
+let labelView = null; // started the first time the Label view is shown
+
+function showView() {
+  const label = location.hash === '#label';
+  $('train-view').hidden = label;
+  $('label-view').hidden = !label;
+  $('tab-train').setAttribute('aria-current', String(!label));
+  $('tab-label').setAttribute('aria-current', String(label));
+  if (label) {
+    labelView ??= startLabelView({
+      client,
+      isShown: () => location.hash === '#label',
+      onTrain: (jsonl, file) => {
+        el.pairsText.value = jsonl;
+        page.pairsFile = file;
+        refreshPairs();
+        location.hash = '#train';
+      },
+    }).catch(showError);
+  }
+}
+window.addEventListener('hashchange', showView);
+
+// ---------------------------------------------------------------------------------------------------------------
 // Test hooks (only with ?test-hooks): lets a browser test run a fixed training through the same worker.
 
 function installTestHooks() {
@@ -459,6 +488,8 @@ function installTestHooks() {
   document.documentElement.dataset.testHooks = 'ready';
 }
 
+initTheme($('theme-toggle'));
+showView();
 syncObjective();
 refreshPairs();
 start();

@@ -10,6 +10,8 @@
 //   { id, type: 'pause' } | { id, type: 'resume' } | { id, type: 'stop' }   → null
 //   { id, type: 'generate', which: 'original' | 'policy', prompt, options } → { text }
 //   { id, type: 'evaluate' }                                                → Metrics
+//   { id, type: 'agreement', table: {item, annotator, label}[] }           → { available: false }
+//                                                                              | { available: true, result }
 //
 // worker → page (events)
 //   { type: 'progress', loaded, total?, fromCache }     while a model downloads
@@ -28,6 +30,7 @@ export const REQUESTS = Object.freeze([
   'stop',
   'generate',
   'evaluate',
+  'agreement',
 ]);
 
 /** Talks to the worker: `request(type, payload, onEvent)` resolves with the result. */

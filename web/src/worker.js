@@ -144,6 +144,14 @@ const handlers = {
     if (run.state === 'running') throw new Error('pause or stop training first');
     return run.trainer.evaluate();
   },
+
+  // Inter-annotator agreement is the core's eval module's; a package without it says so instead of a number.
+  // (Looked up by name at run time: the bundler would otherwise fold a missing export to undefined, with a warning.)
+  async agreement({ table }) {
+    const agreement = Reflect.get(alignlab, 'agreement');
+    if (typeof agreement !== 'function') return { available: false };
+    return { available: true, result: await agreement(table) };
+  },
 };
 
 self.addEventListener('message', async (event) => {

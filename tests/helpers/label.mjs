@@ -1,0 +1,79 @@
+// Steps of the Label view's Playwright tests: open the view, make a project, add candidates, read IndexedDB
+// directly (what is on disk, not what the page says), and run downloads into memory.
+import { readFile } from 'node:fs/promises';
+import { expect } from '@playwright/test';
+
+/** The pairwise key → [side shown (0 = A, left) or null, strength] of web/src/label/tasks.js. */
+export const PAIR_KEYS = { 1: [0, 2], 2: [0, 1], 3: [null, null], 4: [1, 1], 5: [1, 2], 0: [null, null] };
+
+/** The label value a pairwise key must have produced for a label shown in `order`. */
+export function expectedPairValue(key, order) {
+  const [side, strength] = PAIR_KEYS[key];
+  return { winner: side === null ? null : order[side], strength, both_bad: key === '0' };
+}
+
+/** `n` pairwise candidate lines. */
+export function pairsJsonl(n, make = (i) => ({ prompt: `Question ${i}?`, chosen: `good answer ${i}`, rejected: `bad answer ${i}` })) {
+  return Array.from({ length: n }, (_, i) => JSON.stringify(make(i)) + '\n').join('');
+}
+
+export async function openLabel(page) {
+  await page.goto('./#label');
+  await expect(page.locator('#label-view')).toHaveAttribute('data-ready', 'true', { timeout: 30_000 });
+}
+
+/** A new project with the given setup; it becomes the selected one. */
+export async function createProject(page, { name, task = 'pairwise', attributes, guidelines = '' }) {
+  const before = await page.locator('.project-card').count();
+  await page.locator('#project-new').click();
+  await expect(page.locator('.project-card')).toHaveCount(before + 1);
+  const form = page.locator('#project-form');
+  await form.locator('[name=name]').fill(name);
+  await form.locator('[name=task]').selectOption(task);
+  if (attributes) await form.locator('[name=attributes]').fill(attributes);
+  await form.locator('[name=guidelines]').fill(guidelines);
+  await form.locator('button[type=submit]').click();
+  await expect(page.locator('.project-card[aria-selected=true] strong')).toHaveText(name);
+}
+
+/** Adds candidates through the file input (as a person would load a .jsonl) and waits until they are stored. */
+export async function addCandidates(page, jsonl, name = 'candidates.jsonl') {
+  await page.locator('#candidates-file').setInputFiles({ name, mimeType: 'application/jsonl', buffer: Buffer.from(jsonl) });
+  await expect(page.locator('#candidates-text')).not.toHaveValue('');
+  await page.locator('#candidates-add').click();
+  await expect(page.locator('#candidates-status')).toHaveText(/^added /, { timeout: 120_000 });
+}
+
+/** Every label in the page's IndexedDB, read straight from the store. */
+export function storedLabels(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('alignlab-label');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const get = open.result.transaction('labels').objectStore('labels').getAll();
+          get.onsuccess = () => {
+            open.result.close();
+            resolve(get.result);
+          };
+          get.onerror = () => reject(get.error);
+        };
+      }),
+  );
+}
+
+/** Clicks `button` and gives back the downloaded file's name and text. */
+export async function downloadText(page, button) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator(button).click()]);
+  return { name: download.suggestedFilename(), text: await readFile(await download.path(), 'utf8') };
+}
+
+export const jsonLines = (text) => text.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+
+/** Waits until the progress line says `labelled` labelled items (and `skipped` skipped ones). */
+export async function expectProgress(page, labelled, skipped = 0, timeout = 30_000) {
+  const progress = page.locator('#progress');
+  await expect(progress).toHaveAttribute('data-labelled', String(labelled), { timeout });
+  await expect(progress).toHaveAttribute('data-skipped', String(skipped), { timeout });
+}

@@ -1,0 +1,140 @@
+// The Label view's domain without a DOM (web/src/label/tasks.js, formats.js): keys → label values in the item's
+// own order, seeded display orders, candidates JSONL in, TRL JSONL and project files out, merging.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TASKS, displayOrder, rankingGroups, describeValue } from '../../web/src/label/tasks.js';
+import {
+  labelsJsonl,
+  newProject,
+  newerLabels,
+  parseCandidates,
+  projectFile,
+  readProjectFile,
+  stableStringify,
+  trainingJsonl,
+} from '../../web/src/label/formats.js';
+
+test('displayOrder is a seeded permutation: the same for the same seed and item, varied across items', () => {
+  const orders = Array.from({ length: 200 }, (_, i) => displayOrder(42, i, 2));
+  assert.deepEqual(orders, Array.from({ length: 200 }, (_, i) => displayOrder(42, i, 2)));
+  const swapped = orders.filter((o) => o[0] === 1).length;
+  assert.ok(swapped > 70 && swapped < 130, `${swapped} of 200 swapped`);
+  assert.notDeepEqual(orders, Array.from({ length: 200 }, (_, i) => displayOrder(43, i, 2)));
+  const four = displayOrder(7, 3, 4);
+  assert.deepEqual([...four].sort(), [0, 1, 2, 3]);
+});
+
+test('pairwise keys give the winner in item order, whatever side it was shown on', () => {
+  const { key } = TASKS.pairwise;
+  // order [1, 0]: the item's second response was shown as A (left)
+  assert.deepEqual(key({}, '1', [1, 0]).save, { winner: 1, strength: 2, both_bad: false });
+  assert.deepEqual(key({}, '4', [1, 0]).save, { winner: 0, strength: 1, both_bad: false });
+  assert.deepEqual(key({}, '3', [0, 1]).save, { winner: null, strength: null, both_bad: false });
+  assert.deepEqual(key({}, '0', [0, 1]).save, { winner: null, strength: null, both_bad: true });
+  assert.equal(key({}, 'x', [0, 1]), null);
+});
+
+test('listwise keys move, tie and save tie groups best to worst', () => {
+  const task = TASKS.listwise;
+  let draft = task.start([2, 0, 1]);
+  const press = (k) => {
+    const r = task.key(draft, k);
+    if (r.draft) draft = r.draft;
+    return r;
+  };
+  press('ArrowDown'); // cursor on response 0
+  press('Shift+ArrowUp'); // response 0 first
+  assert.deepEqual(draft.rows, [0, 2, 1]);
+  press('ArrowDown');
+  press('ArrowDown');
+  press('t'); // response 1 tied with response 2
+  assert.deepEqual(press('Enter').save, { ranking: [[0], [2, 1]] });
+  assert.deepEqual(rankingGroups(task.start([0, 1, 2], { ranking: [[0], [2, 1]] })), [[0], [2, 1]]);
+  assert.equal(describeValue('listwise', { ranking: [[0], [2, 1]] }), '1 > 3=2');
+});
+
+test('rating keys rate the selected attribute and save only when every attribute is rated', () => {
+  const task = TASKS.rating;
+  let draft = task.start([0], undefined, ['helpfulness', 'verbosity']);
+  assert.match(task.key(draft, 'Enter').problem, /rate helpfulness, verbosity first/);
+  draft = task.key(draft, '4').draft;
+  assert.equal(task.key(draft, '7'), null); // beyond the 0–4 scale
+  draft = task.key(draft, '1').draft;
+  assert.deepEqual(task.key(draft, 'Enter').save, { attributes: { helpfulness: 4, verbosity: 1 } });
+});
+
+test('parseCandidates reads pairs, lists and single responses, and names the first bad line', () => {
+  const text = [
+    '{"prompt": "p1", "chosen": "c1", "rejected": "r1"}',
+    '',
+    '{"prompt": [{"role": "user", "content": "hi"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}',
+  ].join('\n');
+  const pairs = parseCandidates(text, 'pairwise');
+  assert.equal(pairs.firstError, null);
+  assert.deepEqual(pairs.items[0], { prompt: 'p1', responses: ['c1', 'r1'] });
+  // a rating task judges one response at a time
+  assert.equal(parseCandidates(text, 'rating').items.length, 4);
+  const list = parseCandidates('{"prompt": "q", "completions": ["a", "b", "c"]}\n', 'listwise');
+  assert.deepEqual(list.items, [{ prompt: 'q', responses: ['a', 'b', 'c'] }]);
+  const bad = parseCandidates('{"prompt": "q", "completions": ["a", "b", "c"]}\n{"prompt": "only"}\nnot json\n', 'pairwise', { file: 'x.jsonl' });
+  assert.equal(bad.bad, 3);
+  assert.equal(bad.firstError, 'x.jsonl:1: a pairwise item needs 2 responses, this line has 3');
+  assert.match(bad.errors[1].message, /prompt only/);
+});
+
+const items = [
+  { index: 0, prompt: 'p0', responses: ['first', 'second'] },
+  { index: 1, prompt: 'p1', responses: ['x', 'y'] },
+  { index: 2, prompt: 'p2', responses: ['u', 'v'] },
+];
+const label = (item, value, extra = {}) => ({ project: 'P', annotator: 'ann', item, value, order: [1, 0], ts: '2025-01-01T00:00:00.000Z', ...extra });
+
+test('pairwise labels export as TRL pairs with A/B un-randomised; ties only when kept', () => {
+  const rows = [
+    { item: items[0], label: label(0, { winner: 1, strength: 2, both_bad: false }, { justification: 'more precise' }) },
+    { item: items[1], label: label(1, { winner: null, strength: null, both_bad: false }) },
+    { item: items[2], label: label(2, { skip: true }) },
+  ];
+  const lines = labelsJsonl('pairwise', rows).trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines, [
+    { prompt: 'p0', chosen: 'second', rejected: 'first', strength: 2, swapped: false, annotator: 'ann', justification: 'more precise' },
+  ]);
+  const withTies = labelsJsonl('pairwise', rows, { keepTies: true }).trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(withTies[1], { prompt: 'p1', chosen: 'x', rejected: 'y', tie: true, annotator: 'ann' });
+  assert.equal(trainingJsonl('pairwise', rows), labelsJsonl('pairwise', rows));
+});
+
+test('listwise, rating and thumbs labels export in their DESIGN.md §3 formats; rankings train as pairs', () => {
+  const list = { index: 0, prompt: 'q', responses: ['a', 'b', 'c'] };
+  const ranked = [{ item: list, label: label(0, { ranking: [[2], [0, 1]] }) }];
+  assert.deepEqual(JSON.parse(labelsJsonl('listwise', ranked)), { prompt: 'q', responses: ['a', 'b', 'c'], ranking: [2, 0, 1], scores: [0, 0, 1], annotator: 'ann' });
+  assert.deepEqual(
+    trainingJsonl('listwise', ranked).trim().split('\n').map((l) => JSON.parse(l)).map((p) => [p.chosen, p.rejected]),
+    [['c', 'a'], ['c', 'b']],
+  );
+  const one = { index: 0, prompt: 'q', responses: ['a'] };
+  assert.deepEqual(JSON.parse(labelsJsonl('rating', [{ item: one, label: label(0, { attributes: { helpfulness: 3 } }) }])), {
+    prompt: 'q', response: 'a', attributes: { helpfulness: 3 }, annotator: 'ann',
+  });
+  assert.deepEqual(JSON.parse(labelsJsonl('thumbs', [{ item: one, label: label(0, { label: false }) }])), {
+    prompt: 'q', completion: 'a', label: false, annotator: 'ann',
+  });
+  assert.throws(() => trainingJsonl('thumbs', []), /thumbs labels do not make preference pairs/);
+});
+
+test('a project file is canonical: read back and written again it is the same bytes', () => {
+  const project = { ...newProject({ name: 'Q&A <b>', task: 'pairwise', guidelines: '# Be kind' }), itemCount: 3 };
+  const labels = [label(2, { winner: 0, strength: 1, both_bad: false }, { annotator: 'zoe' }), label(0, { skip: true })];
+  const text = projectFile(project, items.map((i) => ({ ...i, project: project.id })), labels);
+  const back = readProjectFile(text);
+  assert.equal(back.project.itemCount, 3);
+  assert.equal(projectFile(back.project, back.items, back.labels.reverse()), text);
+  assert.equal(stableStringify({ b: 1, a: [{ d: 2, c: undefined }] }), '{"a":[{"d":2}],"b":1}');
+  assert.throws(() => readProjectFile('{"format": "other"}', 'f.json'), /f.json: not an alignlab label project/);
+});
+
+test('merging keeps both annotators and the later of two labels of one annotator', () => {
+  const mine = [label(0, { skip: true }, { annotator: 'a', ts: '2025-01-02' })];
+  const theirs = [label(0, { skip: true }, { annotator: 'b' }), label(0, { label: true }, { annotator: 'a', ts: '2025-01-01' }), label(1, { label: true }, { annotator: 'a', ts: '2025-01-03' })];
+  assert.deepEqual(newerLabels(mine, theirs).map((l) => [l.annotator, l.item]), [['b', 0], ['a', 1]]);
+});

@@ -1,0 +1,201 @@
+// The labelling task types (METHODS.md §3): what an item shows, which keys act on it, and the label value a key
+// produces. Plain functions over plain objects, no DOM: tested in Node (tests/node/web-label.test.mjs).
+//
+// Label values are stored in the item's own response order (index 0 = the first response of the imported line,
+// e.g. `chosen` of a pair), never in the randomised display order; the display order is stored beside them.
+//   pairwise: { winner: 0 | 1 | null, strength: 1 | 2 | null, both_bad: bool }   (strength 2 = "much better")
+//   listwise: { ranking: [[response index, …], …] }   tie groups, best → worst
+//   rating:   { attributes: { name: 0..4, … } }
+//   thumbs:   { label: bool }                          (KTO's desirable / undesirable)
+//   any task: { skip: true }                           (seen and passed over; never exported)
+
+/** HelpSteer2's attributes, the default of a rating project. */
+export const DEFAULT_ATTRIBUTES = Object.freeze(['helpfulness', 'correctness', 'coherence', 'complexity', 'verbosity']);
+/** Ratings are 0..RATING_MAX (HelpSteer2's Likert scale). */
+export const RATING_MAX = 4;
+
+/**
+ * Keys every task shares, as the legend shows them: [shown, what it does, the key name it presses] (no key name:
+ * a legend entry only, e.g. a range of keys).
+ */
+export const COMMON_KEYS = Object.freeze([
+  ['Enter / Space', 'next item', 'Enter'],
+  ['N', 'next unlabelled', 'n'],
+  ['←', 'previous', 'ArrowLeft'],
+  ['→', 'next', 'ArrowRight'],
+  ['S', 'skip', 's'],
+  ['Z', 'undo', 'z'],
+  ['J', 'write a justification (Esc returns)', 'j'],
+]);
+
+const PAIRWISE_CHOICES = Object.freeze({
+  1: { side: 0, strength: 2, text: 'A much better' },
+  2: { side: 0, strength: 1, text: 'A better' },
+  3: { side: null, strength: null, text: 'tie' },
+  4: { side: 1, strength: 1, text: 'B better' },
+  5: { side: 1, strength: 2, text: 'B much better' },
+  0: { side: null, strength: null, text: 'both bad' },
+});
+
+/**
+ * Each task: `responses` it needs per item ([min, max]), the `keys` its legend lists (as COMMON_KEYS), `start(order, value,
+ * attributes)` the draft for an item (from its saved value, if any), and `key(draft, key, order)` → `{ draft }` (a changed
+ * draft), `{ save: value }`, `{ problem }` or null when the key is not the task's.
+ */
+export const TASKS = Object.freeze({
+  pairwise: {
+    title: 'Pairwise A/B (graded, ties, both bad)',
+    responses: [2, 2],
+    keys: Object.entries(PAIRWISE_CHOICES).map(([k, c]) => [k, c.text, k]),
+    start: () => ({}),
+    key(draft, key, order) {
+      const choice = PAIRWISE_CHOICES[key];
+      if (!choice) return null;
+      return {
+        save: {
+          winner: choice.side === null ? null : order[choice.side],
+          strength: choice.strength,
+          both_bad: key === '0',
+        },
+      };
+    },
+  },
+
+  listwise: {
+    title: 'Listwise ranking (ties allowed)',
+    responses: [2, Infinity],
+    keys: [
+      ['↑ / ↓', 'select'],
+      ['Shift+↑ / Shift+↓', 'move up / down'],
+      ['T', 'tie with the one above (again: untie)', 't'],
+      ['Enter', 'save the ranking and go on', 'Enter'],
+    ],
+    // rows: display order, best first; tied[i]: row i is tied with row i-1
+    start(order, value) {
+      if (value?.ranking) {
+        const rows = value.ranking.flat();
+        const tied = value.ranking.flatMap((group) => group.map((_, i) => i > 0));
+        return { rows, tied, cursor: 0 };
+      }
+      return { rows: [...order], tied: order.map(() => false), cursor: 0 };
+    },
+    key(draft, key) {
+      const { rows, tied, cursor } = draft;
+      const last = rows.length - 1;
+      if (key === 'ArrowUp' || key === 'ArrowDown') {
+        return { draft: { ...draft, cursor: Math.max(0, Math.min(last, cursor + (key === 'ArrowUp' ? -1 : 1))) } };
+      }
+      if (key === 'Shift+ArrowUp' || key === 'Shift+ArrowDown') {
+        const to = cursor + (key === 'Shift+ArrowUp' ? -1 : 1);
+        if (to < 0 || to > last) return { draft };
+        const next = [...rows];
+        [next[cursor], next[to]] = [next[to], next[cursor]];
+        // a moved response leaves its tie group: ties are between positions, re-made with T
+        const nextTied = [...tied];
+        for (const i of [cursor, to, Math.max(cursor, to) + 1]) if (i <= last) nextTied[i] = false;
+        return { draft: { rows: next, tied: nextTied, cursor: to } };
+      }
+      if (key === 't' && cursor > 0) {
+        const nextTied = [...tied];
+        nextTied[cursor] = !nextTied[cursor];
+        return { draft: { ...draft, tied: nextTied } };
+      }
+      if (key === 'Enter' || key === ' ') return { save: { ranking: rankingGroups(draft) } };
+      return null;
+    },
+  },
+
+  rating: {
+    title: 'Per-attribute ratings (0–4)',
+    responses: [1, 1],
+    keys: [
+      [`0–${RATING_MAX}`, 'rate the selected attribute (then the next is selected)'],
+      ['↑ / ↓', 'select an attribute'],
+      ['Enter', 'save the ratings and go on', 'Enter'],
+    ],
+    start(order, value, attributes) {
+      const values = Object.fromEntries(attributes.map((a) => [a, value?.attributes?.[a] ?? null]));
+      return { values, cursor: 0, attributes };
+    },
+    key(draft, key) {
+      const { values, cursor, attributes } = draft;
+      const last = attributes.length - 1;
+      if (key === 'ArrowUp' || key === 'ArrowDown') {
+        return { draft: { ...draft, cursor: Math.max(0, Math.min(last, cursor + (key === 'ArrowUp' ? -1 : 1))) } };
+      }
+      if (/^[0-9]$/.test(key) && Number(key) <= RATING_MAX) {
+        const next = { ...values, [attributes[cursor]]: Number(key) };
+        return { draft: { ...draft, values: next, cursor: Math.min(last, cursor + 1) } };
+      }
+      if (key === 'Enter' || key === ' ') {
+        const missing = attributes.filter((a) => values[a] === null);
+        if (missing.length) return { problem: `rate ${missing.join(', ')} first` };
+        return { save: { attributes: { ...values } } };
+      }
+      return null;
+    },
+  },
+
+  thumbs: {
+    title: 'Thumbs up / down (KTO)',
+    responses: [1, 1],
+    keys: [
+      ['1', '👍 good', '1'],
+      ['2', '👎 bad', '2'],
+    ],
+    start: () => ({}),
+    key(draft, key) {
+      if (key === '1' || key === '2') return { save: { label: key === '1' } };
+      return null;
+    },
+  },
+});
+
+/** The tie groups of a listwise draft, best → worst, in item response indices. */
+export function rankingGroups({ rows, tied }) {
+  const groups = [];
+  rows.forEach((response, i) => (tied[i] && groups.length ? groups.at(-1).push(response) : groups.push([response])));
+  return groups;
+}
+
+/** A label value in words, for the item list and for other annotators' labels. */
+export function describeValue(task, value) {
+  if (!value) return '';
+  if (value.skip) return 'skipped';
+  if (task === 'pairwise') {
+    if (value.both_bad) return 'both bad';
+    if (value.winner === null) return 'tie';
+    return `${value.winner === 0 ? '1st' : '2nd'} ${value.strength === 2 ? 'much better' : 'better'}`;
+  }
+  if (task === 'listwise') return value.ranking.map((g) => g.map((r) => r + 1).join('=')).join(' > ');
+  if (task === 'rating') return Object.entries(value.attributes).map(([a, v]) => `${a} ${v}`).join(', ');
+  if (task === 'thumbs') return value.label ? '👍' : '👎';
+  return JSON.stringify(value);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Display order: a permutation per item from the project's seed, so that a reload, another annotator or an audit
+// sees the same order, and position bias can be measured from the recorded order.
+
+/** mulberry32: a small, well-mixed 32-bit PRNG (public domain, Tommy Ettinger). */
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The display order of an item's `n` responses: `order[position] = response index` (Fisher–Yates). */
+export function displayOrder(seed, index, n) {
+  const random = mulberry32(Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b));
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}

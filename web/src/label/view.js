@@ -1,0 +1,375 @@
+// The Label view: projects (create, rename, duplicate, delete, import/merge), their setup and candidates, exports,
+// agreement, and the Labeler for the selected project. Everything from data is written as text, never as HTML.
+import { LabelStore } from './store.js';
+import { Labeler } from './labeler.js';
+import { DEFAULT_ATTRIBUTES, TASKS } from './tasks.js';
+import { renderMarkdown } from './render.js';
+import { AGREEMENT_MISSING, agreement, agreementTable } from './agreement.js';
+import {
+  labelsJsonl,
+  newProject,
+  newerLabels,
+  parseCandidates,
+  projectFile,
+  readProjectFile,
+  stableStringify,
+  trainingJsonl,
+} from './formats.js';
+
+const $ = (id) => document.getElementById(id);
+const SELECTED = 'alignlab.label.project';
+const ANNOTATOR = 'alignlab.annotator';
+
+/** A text field, select or button has the keyboard: the labelling keys leave it alone. */
+function isTyping(target) {
+  return target instanceof HTMLElement && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName));
+}
+
+function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+const slug = (name) => name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'project';
+
+/**
+ * Starts the view (once, when first shown).
+ * @param {{ client: import('../protocol.js').WorkerClient, onTrain: (jsonl: string, file: string) => void,
+ *   isShown: () => boolean }} options
+ */
+export async function startLabelView({ client, onTrain, isShown }) {
+  const el = {
+    error: $('label-error'),
+    projectList: $('project-list'),
+    newProject: $('project-new'),
+    duplicate: $('project-duplicate'),
+    remove: $('project-delete'),
+    importProject: $('project-import'),
+    projectsStatus: $('projects-status'),
+    form: $('project-form'),
+    candidatesFile: $('candidates-file'),
+    candidatesSample: $('candidates-sample'),
+    candidatesAdd: $('candidates-add'),
+    candidatesText: $('candidates-text'),
+    candidatesStatus: $('candidates-status'),
+    exportProject: $('export-project'),
+    exportLabels: $('export-labels'),
+    exportTies: $('export-ties'),
+    trainFromLabels: $('train-from-labels'),
+    annotators: $('annotators'),
+    agreementRun: $('agreement-run'),
+    agreementOut: $('agreement-out'),
+    annotator: $('annotator'),
+    guidelines: $('guidelines-body'),
+  };
+
+  const showError = (err) => {
+    el.error.textContent = err instanceof Error ? err.message : String(err);
+    el.error.hidden = false;
+  };
+  // the page's own failures (a write that failed, an import that threw) are shown here, never only logged
+  const guard = (fn) => async (...args) => {
+    el.error.hidden = true;
+    try {
+      await fn(...args);
+    } catch (err) {
+      showError(err);
+    }
+  };
+
+  let store;
+  try {
+    store = await LabelStore.open();
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  const labeler = new Labeler({
+    store,
+    els: {
+      item: $('item'),
+      list: $('item-list'),
+      keys: $('keys'),
+      progress: $('progress'),
+      pace: $('pace'),
+      saveState: $('save-state'),
+      message: $('label-message'),
+      justification: $('justification'),
+      others: $('others'),
+    },
+    onError: showError,
+    onLabelsChanged: () => renderAnnotators(),
+  });
+
+  let projects = [];
+  let current = null;
+  el.annotator.value = localStorage.getItem(ANNOTATOR) || 'annotator-1';
+  const annotator = () => el.annotator.value.trim() || 'annotator-1';
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Projects
+
+  async function refreshProjects(selectId) {
+    projects = (await store.projects()).sort((a, b) => (a.created < b.created ? -1 : 1));
+    current = projects.find((p) => p.id === selectId) ?? projects[0] ?? null;
+    if (current) localStorage.setItem(SELECTED, current.id);
+    renderProjectList();
+    renderSetup();
+    for (const b of [el.duplicate, el.remove, el.candidatesAdd, el.exportProject, el.exportLabels, el.trainFromLabels, el.agreementRun]) {
+      b.disabled = !current;
+    }
+    if (current) await labeler.open(current, annotator());
+    await renderAnnotators();
+  }
+
+  function renderProjectList() {
+    el.projectList.replaceChildren(
+      ...projects.map((p) => {
+        const card = document.createElement('button');
+        card.type = 'button';
+        card.className = 'project-card';
+        card.role = 'option';
+        card.dataset.id = p.id;
+        card.setAttribute('aria-selected', String(p === current));
+        const name = document.createElement('strong');
+        name.textContent = p.name;
+        const meta = document.createElement('span');
+        meta.textContent = `${TASKS[p.task].title} · ${p.itemCount.toLocaleString('en-US')} items`;
+        card.append(name, meta);
+        card.addEventListener('click', guard(() => refreshProjects(p.id)));
+        return card;
+      }),
+    );
+  }
+
+  function renderSetup() {
+    const form = el.form;
+    for (const field of form.elements) field.disabled = !current;
+    if (!current) {
+      el.guidelines.replaceChildren();
+      return;
+    }
+    form.elements.name.value = current.name;
+    form.elements.task.value = current.task;
+    form.elements.task.disabled = current.itemCount > 0; // items were shaped for the task on import
+    form.elements.attributes.value = current.attributes.join(', ');
+    form.elements.guidelines.value = current.guidelines;
+    form.querySelector('[data-for="rating"]').hidden = current.task !== 'rating';
+    el.guidelines.replaceChildren(...renderMarkdown(current.guidelines || 'No guidelines yet (write them in Setup).'));
+  }
+
+  el.form.elements.task.addEventListener('change', () => {
+    el.form.querySelector('[data-for="rating"]').hidden = el.form.elements.task.value !== 'rating';
+  });
+
+  el.form.addEventListener(
+    'submit',
+    guard(async (event) => {
+      event.preventDefault();
+      const form = new FormData(el.form);
+      const task = current.itemCount > 0 ? current.task : String(form.get('task'));
+      const attributes = String(form.get('attributes') ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+      if (task === 'rating' && attributes.length === 0) throw new Error('a rating task needs at least one attribute');
+      await store.putProject({ ...current, name: String(form.get('name')).trim() || current.name, task, attributes, guidelines: String(form.get('guidelines')) });
+      await refreshProjects(current.id);
+    }),
+  );
+
+  el.newProject.addEventListener(
+    'click',
+    guard(async () => {
+      const project = newProject({ name: `Project ${projects.length + 1}`, task: 'pairwise', attributes: DEFAULT_ATTRIBUTES });
+      await store.putProject(project);
+      await store.persist();
+      await refreshProjects(project.id);
+    }),
+  );
+
+  el.duplicate.addEventListener(
+    'click',
+    guard(async () => {
+      const copy = newProject({ ...current, name: `${current.name} (copy)` });
+      await store.putProject(copy);
+      await store.addItems(copy, await store.items(current.id));
+      await refreshProjects(copy.id);
+    }),
+  );
+
+  el.remove.addEventListener(
+    'click',
+    guard(async () => {
+      if (!confirm(`Delete ${current.name} with its ${current.itemCount} items and every label? Export it first to keep them.`)) return;
+      await store.deleteProject(current.id);
+      await refreshProjects(null);
+    }),
+  );
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Candidates
+
+  let candidatesFile = 'candidates.jsonl';
+  el.candidatesFile.addEventListener('change', async () => {
+    const file = el.candidatesFile.files?.[0];
+    if (!file) return;
+    el.candidatesText.value = await file.text();
+    candidatesFile = file.name;
+    el.candidatesFile.value = '';
+  });
+  el.candidatesText.addEventListener('input', () => (candidatesFile = 'candidates.jsonl'));
+  el.candidatesSample.addEventListener(
+    'click',
+    guard(async () => {
+      const response = await fetch(new URL('truthfulqa-sample.jsonl', document.baseURI));
+      if (!response.ok) throw new Error(`truthfulqa-sample.jsonl: HTTP ${response.status}`);
+      el.candidatesText.value = await response.text();
+      candidatesFile = 'truthfulqa-sample.jsonl';
+    }),
+  );
+
+  el.candidatesAdd.addEventListener(
+    'click',
+    guard(async () => {
+      const status = el.candidatesStatus;
+      const parsed = parseCandidates(el.candidatesText.value, current.task, { file: candidatesFile });
+      status.classList.toggle('error', Boolean(parsed.firstError));
+      if (parsed.firstError) {
+        const more = parsed.bad > 1 ? ` (and ${parsed.bad - 1} more bad lines)` : '';
+        status.textContent = `nothing added: ${parsed.firstError}${more}`;
+        return;
+      }
+      if (parsed.items.length === 0) {
+        status.textContent = 'nothing to add';
+        return;
+      }
+      const started = performance.now();
+      const n = parsed.items.length.toLocaleString('en-US');
+      await store.addItems(current, parsed.items, (done) => (status.textContent = `storing ${done.toLocaleString('en-US')} / ${n} items…`));
+      status.textContent = `added ${n} items`;
+      status.dataset.ms = String(Math.round(performance.now() - started));
+      el.candidatesText.value = '';
+      await refreshProjects(current.id);
+    }),
+  );
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Export, import, merge, train, agreement
+
+  /** Every label of the project with its item: `{ item, label }`, by item then annotator. */
+  async function labelRows() {
+    const labels = await store.labels(current.id);
+    const items = await store.items(current.id);
+    return labels
+      .sort((a, b) => a.item - b.item || (a.annotator < b.annotator ? -1 : a.annotator > b.annotator ? 1 : 0))
+      .map((label) => ({ item: items[label.item], label }));
+  }
+
+  el.exportProject.addEventListener(
+    'click',
+    guard(async () => {
+      const text = projectFile(current, await store.items(current.id), await store.labels(current.id));
+      download(`${slug(current.name)}.alignlab.json`, text, 'application/json');
+    }),
+  );
+
+  el.exportLabels.addEventListener(
+    'click',
+    guard(async () => {
+      const text = labelsJsonl(current.task, await labelRows(), { keepTies: el.exportTies.checked });
+      download(`${slug(current.name)}.${current.task}.jsonl`, text, 'application/jsonl');
+    }),
+  );
+
+  el.trainFromLabels.addEventListener(
+    'click',
+    guard(async () => {
+      const jsonl = trainingJsonl(current.task, await labelRows());
+      if (!jsonl) throw new Error('no labels with a preference yet (ties and skips do not train)');
+      onTrain(jsonl, `${slug(current.name)}.labels.jsonl`);
+    }),
+  );
+
+  el.importProject.addEventListener(
+    'change',
+    guard(async () => {
+      const files = [...(el.importProject.files ?? [])];
+      el.importProject.value = '';
+      let last = current?.id;
+      const said = [];
+      for (const file of files) {
+        const { project, items, labels } = readProjectFile(await file.text(), file.name);
+        const here = await store.project(project.id);
+        if (here) {
+          // the same project labelled elsewhere: its labels join these, side by side by annotator
+          const same = (xs) => stableStringify(xs.map(({ index, prompt, responses }) => ({ index, prompt, responses })));
+          if (same(await store.items(here.id)) !== same(items)) {
+            throw new Error(`${file.name}: ${project.name} has other items than the project here; not merged`);
+          }
+          const fresh = newerLabels(await store.labels(here.id), labels);
+          await store.putLabels(fresh);
+          said.push(`${file.name}: merged ${fresh.length} labels`);
+        } else {
+          const empty = { ...project, itemCount: 0 };
+          await store.putProject(empty);
+          const stored = await store.addItems(empty, items);
+          await store.putLabels(labels);
+          said.push(`${file.name}: imported ${stored.name} (${items.length} items, ${labels.length} labels)`);
+        }
+        last = project.id;
+      }
+      await refreshProjects(last);
+      el.projectsStatus.textContent = said.join('; ');
+    }),
+  );
+
+  async function renderAnnotators() {
+    if (!current) {
+      el.annotators.textContent = '';
+      return;
+    }
+    const counts = new Map();
+    for (const l of await store.labels(current.id)) counts.set(l.annotator, (counts.get(l.annotator) ?? 0) + 1);
+    el.annotators.dataset.count = String(counts.size);
+    el.annotators.textContent = counts.size
+      ? `Labels by annotator: ${[...counts].map(([a, n]) => `${a} ${n}`).join(', ')}`
+      : 'No labels yet.';
+  }
+
+  el.agreementRun.addEventListener(
+    'click',
+    guard(async () => {
+      const answer = await agreement(client, agreementTable(await store.labels(current.id)));
+      el.agreementOut.dataset.state = answer.available ? 'done' : 'missing';
+      el.agreementOut.textContent = answer.available ? JSON.stringify(answer.result, null, 2) : AGREEMENT_MISSING;
+    }),
+  );
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Annotator and keys
+
+  el.annotator.addEventListener(
+    'change',
+    guard(async () => {
+      localStorage.setItem(ANNOTATOR, annotator());
+      if (current) await labeler.open(current, annotator());
+    }),
+  );
+
+  document.addEventListener('keydown', (event) => {
+    if (!isShown()) return;
+    if (event.key === 'Escape' && isTyping(event.target)) {
+      event.target.blur();
+      return;
+    }
+    if (isTyping(event.target)) return;
+    if (labeler.onKey(event)) event.preventDefault();
+  });
+  // a clicked button keeps focus, and Space or Enter on it would press it again on top of the key's own action
+  $('labeler').addEventListener('click', (event) => event.target.closest('button')?.blur());
+
+  await refreshProjects(localStorage.getItem(SELECTED));
+  $('label-view').dataset.ready = 'true';
+}
