@@ -7,17 +7,17 @@
 //! GPU from stalling every step).
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::{TokenizeOptions, TokenizedPair};
 use crate::metrics::{self, Metrics};
 use crate::model::llama::Llama;
 use crate::model::reward::RewardModel;
-use crate::objectives::dpo::{DpoLossType, dpo_loss};
+use crate::objectives::dpo::{DpoLoss, DpoLossType, PairLogps};
 use crate::objectives::logprob::{chunk_rows, masked_sum, token_logps, token_logps_backward};
-use crate::objectives::reward::bradley_terry_loss;
+use crate::objectives::reward::{RewardLoss, RewardLossType};
 use crate::rng::SplitMix64;
 
 /// What the loop optimises.
@@ -40,10 +40,23 @@ pub struct TrainConfig {
     pub objective: Objective,
     /// DPO temperature β (0.1; 0.01–0.5 typical).
     pub beta: f64,
-    /// DPO-family loss (TRL's `loss_type`).
-    pub loss_type: DpoLossType,
-    /// cDPO label smoothing ε ∈ [0, 0.5) (0).
+    /// DPO-family loss (TRL's `loss_type`): one name, or a list whose losses add up (`["sigmoid", "sft"]`).
+    #[serde(deserialize_with = "one_or_many")]
+    pub loss_type: Vec<DpoLossType>,
+    /// Weight of each `loss_type` (all 1 when absent).
+    pub loss_weights: Option<Vec<f64>>,
+    /// cDPO / rDPO label smoothing ε ∈ [0, 0.5) (0).
     pub label_smoothing: f64,
+    /// SimPO's target reward margin γ (0.5; the paper pairs β ≈ 2–2.5 with γ/β ≈ 0.5).
+    pub simpo_gamma: f64,
+    /// CPO's weight of the chosen response's NLL (1).
+    pub cpo_alpha: f64,
+    /// How a reward model uses preference strength: `bradley_terry`, `margin` (Llama 2) or `scaled_bt`.
+    pub reward_loss_type: RewardLossType,
+    /// Reward centering: adds c·(r_w + r_l)² so rewards stay near 0 (TRL's name; 0 disables; 0.01 typical).
+    pub center_rewards_coefficient: f64,
+    /// Micro-batches of `batch_size` pairs whose gradients add up to one optimizer step.
+    pub gradient_accumulation_steps: usize,
     /// Peak learning rate of AdamW (1e-5 suits SmolLM2-size models; tiny models take 1e-3).
     pub learning_rate: f64,
     /// Stop after this many optimizer steps (otherwise `num_epochs` epochs).
@@ -74,8 +87,14 @@ impl Default for TrainConfig {
         Self {
             objective: Objective::Dpo,
             beta: 0.1,
-            loss_type: DpoLossType::Sigmoid,
+            loss_type: vec![DpoLossType::Sigmoid],
+            loss_weights: None,
             label_smoothing: 0.0,
+            simpo_gamma: 0.5,
+            cpo_alpha: 1.0,
+            reward_loss_type: RewardLossType::BradleyTerry,
+            center_rewards_coefficient: 0.0,
+            gradient_accumulation_steps: 1,
             learning_rate: 1e-5,
             max_steps: None,
             num_epochs: 1,
@@ -108,6 +127,20 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
         }
+        if self.gradient_accumulation_steps == 0 {
+            return bad("gradient_accumulation_steps", "must be at least 1".into());
+        }
+        if self.loss_type.is_empty() {
+            return bad("loss_type", "name at least one loss".into());
+        }
+        if let Some(w) = &self.loss_weights
+            && (w.len() != self.loss_type.len() || w.iter().any(|w| !w.is_finite()))
+        {
+            return bad("loss_weights", format!("needs one finite weight per loss_type ({})", self.loss_type.len()));
+        }
+        if !(self.simpo_gamma.is_finite() && self.cpo_alpha.is_finite() && self.center_rewards_coefficient >= 0.0) {
+            return bad("simpo_gamma", "simpo_gamma, cpo_alpha and center_rewards_coefficient must be finite".into());
+        }
         if self.max_steps == Some(0) || (self.max_steps.is_none() && self.num_epochs == 0) {
             return bad("max_steps", "the run must have at least one step".into());
         }
@@ -118,6 +151,28 @@ impl TrainConfig {
             return bad("max_grad_norm", "max_grad_norm and weight_decay must be non-negative".into());
         }
         Ok(())
+    }
+
+    /// The DPO-family loss this run asks for.
+    pub fn dpo_loss(&self) -> DpoLoss {
+        let weights = self.loss_weights.clone().unwrap_or_else(|| vec![1.0; self.loss_type.len()]);
+        DpoLoss {
+            terms: self.loss_type.iter().copied().zip(weights).collect(),
+            beta: self.beta,
+            label_smoothing: self.label_smoothing,
+            simpo_gamma: self.simpo_gamma,
+            cpo_alpha: self.cpo_alpha,
+        }
+    }
+
+    /// The reward-model loss this run asks for.
+    pub fn reward_loss(&self) -> RewardLoss {
+        RewardLoss { loss_type: self.reward_loss_type, center_rewards_coefficient: self.center_rewards_coefficient }
+    }
+
+    /// Pairs consumed by one optimizer step.
+    pub fn pairs_per_step(&self) -> usize {
+        self.batch_size * self.gradient_accumulation_steps
     }
 
     /// The tokenisation this run asks for (the length limits and chat wrapping live in the run's options).
@@ -139,6 +194,28 @@ impl TrainConfig {
         let decay = total.saturating_sub(self.warmup_steps).max(1);
         self.learning_rate * (1.0 - (step - self.warmup_steps) as f64 / decay as f64).max(0.0)
     }
+}
+
+/// `"sigmoid"` or `["sigmoid", "sft"]`, as TRL accepts; the error names the bad entry.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DpoLossType>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Vec<DpoLossType>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a loss type name or a list of them")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(vec![DpoLossType::deserialize(serde::de::value::StrDeserializer::new(v))?])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(t) = seq.next_element()? {
+                out.push(t);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(Visitor)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +249,10 @@ struct Batch {
     /// `[2k·(t−1)]` 1 where the target is a response token.
     mask: Tensor<1>,
     lengths: Vec<usize>,
+    /// Response tokens of each sequence (at least 1, as the length-normalised losses divide by it).
+    response_lens: Vec<f32>,
+    /// Preference strength of each pair, 0 where none was given.
+    strengths: Vec<f32>,
     pairs: usize,
     response_tokens: usize,
 }
@@ -198,6 +279,7 @@ impl Batch {
             mask.extend((1..t).map(|j| if j >= *prompt_len && j < s.len() { 1.0f32 } else { 0.0 }));
         }
         let response_tokens = mask.iter().filter(|&&m| m > 0.0).count();
+        let response_lens = mask.chunks(t - 1).map(|m| m.iter().sum::<f32>().max(1.0)).collect();
         let inner = device.clone().inner();
         Self {
             ids: Tensor::from_data(TensorData::new(ids, [n, t]), device),
@@ -205,6 +287,8 @@ impl Batch {
             targets: Tensor::from_data(TensorData::new(targets, [n * (t - 1)]), &inner),
             mask: Tensor::from_data(TensorData::new(mask, [n * (t - 1)]), &inner),
             lengths: seqs.iter().map(|(_, s)| s.len()).collect(),
+            response_lens,
+            strengths: pairs.iter().map(|p| p.strength.unwrap_or(0.0)).collect(),
             pairs: pairs.len(),
             response_tokens,
         }
@@ -240,8 +324,10 @@ pub struct Trainer {
     policy: Option<Policy>,
     optimizer: ModuleOptimizer,
     pairs: Vec<TokenizedPair>,
-    /// Summed reference log-probs (chosen, rejected) of each pair; DPO only.
+    /// Summed reference log-probs (chosen, rejected) of each pair; empty when the loss needs no reference.
     reference: Vec<(f32, f32)>,
+    dpo_loss: DpoLoss,
+    reward_loss: RewardLoss,
     order: Vec<usize>,
     rng: SplitMix64,
     step: usize,
@@ -275,17 +361,17 @@ impl Trainer {
         let device = device.clone().autodiff();
         let chunk = chunk_rows(vocab, config.logits_chunk_bytes);
         let model = model.fork(&device).train();
-        let reference = match config.objective {
-            Objective::Dpo => {
-                reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?
-            }
-            Objective::Reward => Vec::new(),
+        let (dpo_loss, reward_loss) = (config.dpo_loss(), config.reward_loss());
+        let reference = if config.objective == Objective::Dpo && dpo_loss.uses_reference() {
+            reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?
+        } else {
+            Vec::new()
         };
         let policy = match config.objective {
             Objective::Dpo => Policy::Lm(model),
             Objective::Reward => Policy::Reward(RewardModel::new(model, &device)),
         };
-        let steps_per_epoch = pairs.len().div_ceil(config.batch_size);
+        let steps_per_epoch = pairs.len().div_ceil(config.pairs_per_step());
         let total_steps = config.max_steps.unwrap_or(steps_per_epoch * config.num_epochs);
         let optimizer = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(config.weight_decay as f32).init();
         Ok(Self {
@@ -295,6 +381,8 @@ impl Trainer {
             optimizer,
             pairs,
             reference,
+            dpo_loss,
+            reward_loss,
             order: Vec::new(),
             step: 0,
             total_steps,
@@ -356,7 +444,8 @@ impl Trainer {
             self.step += 1;
             let mut m = Metrics::new();
             m.insert(metrics::STEP.into(), self.step as f64);
-            m.insert(metrics::EPOCH.into(), (self.step * self.config.batch_size) as f64 / self.pairs.len() as f64);
+            let seen = self.step * self.config.pairs_per_step();
+            m.insert(metrics::EPOCH.into(), seen as f64 / self.pairs.len() as f64);
             m.insert(metrics::LEARNING_RATE.into(), lr);
             m.insert(metrics::NUM_TOKENS.into(), tokens as f64);
             host.push(m);
@@ -391,27 +480,13 @@ impl Trainer {
                 Batch::new(&chunk.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
             let values = match self.policy.as_ref().expect("policy present between steps") {
                 Policy::Lm(m) => {
-                    let m = m.valid();
-                    let (chosen, rejected) = sequence_logps(&m, &batch, self.chunk);
-                    let (rc, rr) = self.reference_tensors(chunk);
-                    let out = dpo_loss(
-                        chosen.clone(),
-                        rejected.clone(),
-                        rc,
-                        rr,
-                        self.config.beta,
-                        self.config.label_smoothing,
-                        self.config.loss_type,
-                    );
-                    dpo_metric_values(out.losses.mean(), out.chosen_rewards, out.rejected_rewards, chosen, rejected)
+                    let seq = sequence_logps(&m.valid(), &batch, self.chunk);
+                    self.dpo_values(self.pair_logps(seq, &batch, chunk)).0
                 }
                 Policy::Reward(m) => {
-                    let m = m.valid();
                     let inner = self.device.clone().inner();
-                    let ids = batch.ids.clone().to_device(&inner);
-                    let r = m.forward(ids, &batch.lengths);
-                    let (rc, rr) = (r.clone().narrow(0, 0, batch.pairs), r.narrow(0, batch.pairs, batch.pairs));
-                    reward_metric_values(bradley_terry_loss(rc.clone(), rr.clone(), None).mean(), rc, rr)
+                    let rewards = m.valid().forward(batch.ids.clone().to_device(&inner), &batch.lengths);
+                    self.reward_values(rewards, &batch).0
                 }
             };
             per_batch.push((chunk.len(), values));
@@ -436,8 +511,9 @@ impl Trainer {
 
     /// Indices of the next batch, reshuffling at each epoch boundary.
     fn next_batch(&mut self) -> Vec<usize> {
-        let mut idx = Vec::with_capacity(self.config.batch_size);
-        while idx.len() < self.config.batch_size.min(self.pairs.len()) {
+        let n = self.config.pairs_per_step().min(self.pairs.len());
+        let mut idx = Vec::with_capacity(n);
+        while idx.len() < n {
             if self.order.is_empty() {
                 self.order = (0..self.pairs.len()).collect();
                 self.rng.shuffle(&mut self.order);
@@ -448,32 +524,63 @@ impl Trainer {
         idx
     }
 
-    fn reference_tensors(&self, idx: &[usize]) -> (Tensor<1>, Tensor<1>) {
-        let inner = self.device.clone().inner();
-        let (c, r): (Vec<f32>, Vec<f32>) = idx.iter().map(|&i| self.reference[i]).unzip();
-        (
-            Tensor::from_data(TensorData::new(c, [idx.len()]), &inner),
-            Tensor::from_data(TensorData::new(r, [idx.len()]), &inner),
-        )
+    /// The loss's inputs for the pairs `idx` from their summed log-probs `seq` (`[2k]`, chosen first), with
+    /// the reference and token counts on `seq`'s device.
+    fn pair_logps(&self, seq: Tensor<1>, batch: &Batch, idx: &[usize]) -> PairLogps {
+        let device = seq.device();
+        let k = batch.pairs;
+        let vec = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [k]), &device);
+        let reference = (!self.reference.is_empty()).then(|| {
+            let (c, r): (Vec<f32>, Vec<f32>) = idx.iter().map(|&i| self.reference[i]).unzip();
+            (vec(c), vec(r))
+        });
+        PairLogps {
+            chosen: seq.clone().narrow(0, 0, k),
+            rejected: seq.narrow(0, k, k),
+            reference,
+            chosen_tokens: vec(batch.response_lens[..k].to_vec()),
+            rejected_tokens: vec(batch.response_lens[k..].to_vec()),
+        }
     }
 
-    /// One optimizer step on the pairs `idx`; returns the step's device-side metrics and its response tokens.
+    /// The mean DPO-family loss of a batch and its metric values (on the inner device).
+    fn dpo_values(&self, lp: PairLogps) -> (Tensor<1>, Tensor<1>) {
+        let out = self.dpo_loss.forward(&lp);
+        let loss = out.losses.mean();
+        let values = dpo_metric_values(
+            loss.clone().inner(),
+            out.chosen_rewards.inner(),
+            out.rejected_rewards.inner(),
+            lp.chosen.inner(),
+            lp.rejected.inner(),
+        );
+        (values, loss)
+    }
+
+    /// The mean reward-model loss of a batch from the rewards of its `2k` sequences, and its metric values.
+    fn reward_values(&self, rewards: Tensor<1>, batch: &Batch) -> (Tensor<1>, Tensor<1>) {
+        let k = batch.pairs;
+        let (rc, rr) = (rewards.clone().narrow(0, 0, k), rewards.narrow(0, k, k));
+        let strength = Tensor::from_data(TensorData::new(batch.strengths.clone(), [k]), &rc.device());
+        let loss = self.reward_loss.forward(rc.clone(), rr.clone(), strength).mean();
+        (reward_metric_values(loss.clone().inner(), rc.inner(), rr.inner()), loss)
+    }
+
+    /// One optimizer step on the pairs `idx`, in micro-batches of `batch_size` whose gradients add up; returns
+    /// the step's device-side metrics (pair-weighted means over the micro-batches) and its response tokens.
     fn optimizer_step(&mut self, idx: &[usize], lr: f64) -> (Tensor<1>, usize) {
-        let batch = Batch::new(&idx.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
-        let tokens = batch.response_tokens;
-        let (policy, values, grads) = match self.policy.take().expect("policy present between steps") {
+        let (policy, values, grads, tokens) = match self.policy.take().expect("policy present between steps") {
             Policy::Lm(model) => {
-                let (values, grads) = self.dpo_gradients(&model, &batch, idx);
-                (Policy::Lm(model), values, grads)
+                let (v, g, t) =
+                    self.accumulate(&model, idx, |batch, micro, w| self.dpo_gradients(&model, batch, micro, w));
+                (Policy::Lm(model), v, g, t)
             }
             Policy::Reward(model) => {
-                let rewards = model.forward(batch.ids.clone(), &batch.lengths);
-                let k = batch.pairs;
-                let (rc, rr) = (rewards.clone().narrow(0, 0, k), rewards.narrow(0, k, k));
-                let loss = bradley_terry_loss(rc.clone(), rr.clone(), None).mean();
-                let values = reward_metric_values(loss.clone().inner(), rc.inner(), rr.inner());
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                (Policy::Reward(model), values, grads)
+                let (v, g, t) = self.accumulate(&model, idx, |batch, _, w| {
+                    let (values, loss) = self.reward_values(model.forward(batch.ids.clone(), &batch.lengths), batch);
+                    (values, GradientsParams::from_grads(loss.mul_scalar(w).backward(), &model))
+                });
+                (Policy::Reward(model), v, g, t)
             }
         };
         let inner = self.device.clone().inner();
@@ -489,6 +596,30 @@ impl Trainer {
         (Tensor::cat(vec![values, norm], 0), tokens)
     }
 
+    /// Runs `grads(batch, pairs, weight)` on each micro-batch of `idx` — `weight` is the micro-batch's share
+    /// of the step's pairs, by which its loss is scaled so the sum is the mean over all pairs — and adds up
+    /// the gradients and the weighted metric values.
+    fn accumulate<M: Module>(
+        &self,
+        model: &M,
+        idx: &[usize],
+        mut grads: impl FnMut(&Batch, &[usize], f64) -> (Tensor<1>, GradientsParams),
+    ) -> (Tensor<1>, GradientsParams, usize) {
+        let mut acc = GradientsAccumulator::<M>::new();
+        let (mut values, mut tokens) = (None::<Tensor<1>>, 0);
+        for micro in idx.chunks(self.config.batch_size) {
+            let batch =
+                Batch::new(&micro.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
+            let w = micro.len() as f64 / idx.len() as f64;
+            let (v, g) = grads(&batch, micro, w);
+            acc.accumulate(model, g);
+            let v = v.mul_scalar(w);
+            values = Some(values.map_or(v.clone(), |acc| acc + v));
+            tokens += batch.response_tokens;
+        }
+        (values.expect("at least one micro-batch"), acc.grads(), tokens)
+    }
+
     /// DPO gradients with the LM head in chunks.
     ///
     /// 1. The trunk runs once with a graph, to the final hidden states `h`.
@@ -498,7 +629,7 @@ impl Trainer {
     /// 4. One backward of `Σ h ⊙ ∂L/∂h + Σ W ⊙ ∂L/∂W` through the trunk yields every parameter's gradient.
     ///
     /// No `[tokens, vocab]` tensor outlives its chunk, at the price of computing the head's logits twice.
-    fn dpo_gradients(&self, model: &Llama, batch: &Batch, idx: &[usize]) -> (Tensor<1>, GradientsParams) {
+    fn dpo_gradients(&self, model: &Llama, batch: &Batch, idx: &[usize], weight: f64) -> (Tensor<1>, GradientsParams) {
         let [n, t1] = batch.inputs.dims();
         let hidden = model.forward_hidden(batch.inputs.clone(), None);
         let d = hidden.dims()[2];
@@ -508,43 +639,22 @@ impl Trainer {
         let tokens = token_logps(h_in.clone(), w_in.clone(), batch.targets.clone(), self.chunk);
         let leaf = tokens.autodiff().require_grad();
         let seq = masked_sum(leaf.clone(), batch.mask.clone().autodiff(), n);
-        let k = batch.pairs;
-        let (chosen, rejected) = (seq.clone().narrow(0, 0, k), seq.narrow(0, k, k));
-        let (rc, rr) = self.reference_tensors(idx);
-        let out = dpo_loss(
-            chosen.clone(),
-            rejected.clone(),
-            rc.autodiff(),
-            rr.autodiff(),
-            self.config.beta,
-            self.config.label_smoothing,
-            self.config.loss_type,
-        );
-        let loss = out.losses.mean();
-        let values = dpo_metric_values(
-            loss.clone().inner(),
-            out.chosen_rewards.inner(),
-            out.rejected_rewards.inner(),
-            chosen.inner(),
-            rejected.inner(),
-        );
-        let w = leaf.grad(&loss.backward()).expect("the loss depends on every token log-prob");
+        let (values, loss) = self.dpo_values(self.pair_logps(seq, batch, idx));
+        let w = leaf.grad(&loss.mul_scalar(weight).backward()).expect("the loss depends on every token log-prob");
         let (d_hidden, d_head) = token_logps_backward(h_in, w_in, batch.targets.clone(), w, self.chunk);
         let surrogate = (hidden * d_hidden.autodiff()).sum() + (head * d_head.autodiff()).sum();
         (values, GradientsParams::from_grads(surrogate.backward(), model))
     }
 }
 
-/// Summed response log-probs of a batch: `([pairs], [pairs])` for chosen and rejected.
-fn sequence_logps(model: &Llama, batch: &Batch, chunk: usize) -> (Tensor<1>, Tensor<1>) {
+/// Summed response log-probs of a batch's `2k` sequences, chosen first.
+fn sequence_logps(model: &Llama, batch: &Batch, chunk: usize) -> Tensor<1> {
     let [n, t1] = batch.inputs.dims();
     let inner = batch.targets.device();
     let hidden = model.forward_hidden(batch.inputs.clone().to_device(&inner), None);
     let d = hidden.dims()[2];
     let tokens = token_logps(hidden.reshape([n * t1, d]), model.head_weight(), batch.targets.clone(), chunk);
-    let seq = masked_sum(tokens, batch.mask.clone(), n);
-    let k = batch.pairs;
-    (seq.clone().narrow(0, 0, k), seq.narrow(0, k, k))
+    masked_sum(tokens, batch.mask.clone(), n)
 }
 
 /// Reference log-probs of every pair, computed once with the frozen model and read back to the host.
@@ -564,8 +674,9 @@ async fn reference_logps(
     let mut parts = Vec::new();
     for group in pairs.chunks(batch_size) {
         let batch = Batch::new(&group.iter().collect::<Vec<_>>(), pad, device);
-        let (c, r) = sequence_logps(model, &batch, chunk);
-        parts.push(Tensor::stack::<2>(vec![c, r], 1).reshape([2 * group.len()]));
+        let seq = sequence_logps(model, &batch, chunk);
+        let k = group.len();
+        parts.push(Tensor::stack::<2>(vec![seq.clone().narrow(0, 0, k), seq.narrow(0, k, k)], 1).reshape([2 * k]));
     }
     let values = read_f32(Tensor::cat(parts, 0)).await?;
     Ok(values.chunks(2).map(|c| (c[0], c[1])).collect())

@@ -4,6 +4,8 @@ use alignlab_core::data::{ReadOptions, TokenizedPair, read_preferences, tokenize
 use alignlab_core::generate::{GenerateOptions, greedy};
 use alignlab_core::metrics;
 use alignlab_core::model::llama::KvCache;
+use alignlab_core::objectives::dpo::DpoLossType;
+use alignlab_core::objectives::reward::RewardLossType;
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::tiny::tiny_gguf;
 use alignlab_core::train::{Objective, TrainConfig, Trainer};
@@ -20,6 +22,13 @@ fn pairs(p: &Pretrained, n: usize, config: &TrainConfig) -> Vec<TokenizedPair> {
     let report = read_preferences("pairs.jsonl", PAIRS, &ReadOptions::default()).unwrap();
     let opts = config.tokenize_options();
     report.records.iter().take(n).map(|r| tokenize_pair(&p.tokenizer, r, &opts).unwrap()).collect()
+}
+
+/// A trainer of `config` on the tiny model and the first `n` TruthfulQA pairs.
+fn trainer(config: TrainConfig, n: usize) -> Trainer {
+    let p = tiny();
+    let data = pairs(&p, n, &config);
+    pollster::block_on(Trainer::new(p.model, data, config, 2, &Device::flex())).unwrap()
 }
 
 /// The run every surface repeats (native CPU here; Node wasm CPU, Node WebGPU and Chromium WebGPU in tests/):
@@ -81,10 +90,7 @@ fn greedy_generation_is_deterministic_and_stops() {
 
 #[test]
 fn dpo_loss_is_ln2_at_step_zero_and_matches_the_cross_surface_fixture() {
-    let p = tiny();
-    let config = cross_surface_config();
-    let data = pairs(&p, 8, &config);
-    let mut t = pollster::block_on(Trainer::new(p.model, data, config, 2, &Device::flex())).unwrap();
+    let mut t = trainer(cross_surface_config(), 8);
     let ms = pollster::block_on(t.steps(5)).unwrap();
     let losses: Vec<f64> = ms.iter().map(|m| m[metrics::LOSS]).collect();
     assert!((losses[0] - std::f64::consts::LN_2).abs() < 1e-5, "step-0 loss {} ≠ ln 2", losses[0]);
@@ -103,7 +109,6 @@ fn dpo_loss_is_ln2_at_step_zero_and_matches_the_cross_surface_fixture() {
 
 #[test]
 fn dpo_drives_reward_accuracy_above_0_9_on_real_pairs() {
-    let p = tiny();
     let config = TrainConfig {
         learning_rate: 2e-3,
         batch_size: 4,
@@ -112,8 +117,7 @@ fn dpo_drives_reward_accuracy_above_0_9_on_real_pairs() {
         max_prompt_length: 96,
         ..Default::default()
     };
-    let data = pairs(&p, 16, &config);
-    let mut t = pollster::block_on(Trainer::new(p.model, data, config, 2, &Device::flex())).unwrap();
+    let mut t = trainer(config, 16);
     let before = pollster::block_on(t.evaluate()).unwrap();
     let ms = pollster::block_on(t.steps(50)).unwrap();
     let after = pollster::block_on(t.evaluate()).unwrap();
@@ -127,7 +131,6 @@ fn dpo_drives_reward_accuracy_above_0_9_on_real_pairs() {
 
 #[test]
 fn reward_model_learns_real_pairs_from_ln2() {
-    let p = tiny();
     let config = TrainConfig {
         objective: Objective::Reward,
         learning_rate: 2e-3,
@@ -137,8 +140,7 @@ fn reward_model_learns_real_pairs_from_ln2() {
         max_prompt_length: 96,
         ..Default::default()
     };
-    let data = pairs(&p, 16, &config);
-    let mut t = pollster::block_on(Trainer::new(p.model, data, config, 2, &Device::flex())).unwrap();
+    let mut t = trainer(config, 16);
     let first = pollster::block_on(t.steps(1)).unwrap();
     assert!((first[0][metrics::LOSS] - std::f64::consts::LN_2).abs() < 1e-6, "zero-initialised head gives ln 2");
     pollster::block_on(t.steps(49)).unwrap();
@@ -163,6 +165,95 @@ fn a_run_with_cached_reference_logps_equals_a_live_one() {
     let a = pollster::block_on(live.steps(3)).unwrap();
     let b = pollster::block_on(from_cache.steps(3)).unwrap();
     assert_eq!(a, b);
+}
+
+#[test]
+fn gradient_accumulation_equals_the_larger_batch() {
+    let base = TrainConfig { max_steps: Some(3), ..cross_surface_config() };
+    let big = pollster::block_on(trainer(TrainConfig { batch_size: 4, ..base.clone() }, 8).steps(3)).unwrap();
+    let accumulated =
+        pollster::block_on(trainer(TrainConfig { gradient_accumulation_steps: 2, ..base }, 8).steps(3)).unwrap();
+    for (a, b) in big.iter().zip(&accumulated) {
+        for name in [metrics::LOSS, metrics::GRAD_NORM, metrics::REWARDS_MARGINS, metrics::EPOCH, metrics::NUM_TOKENS] {
+            assert!((a[name] - b[name]).abs() < 1e-5 * (1.0 + a[name].abs()), "{name}: {} vs {}", a[name], b[name]);
+        }
+    }
+}
+
+#[test]
+fn every_dpo_loss_type_lowers_its_loss_and_only_reference_losses_compute_a_reference() {
+    use DpoLossType::*;
+    for (types, beta) in [
+        (vec![Sigmoid], 0.1),
+        (vec![Robust], 0.1),
+        (vec![Hinge], 0.1),
+        (vec![Ipo], 0.1),
+        (vec![DpoNorm], 1.0),
+        (vec![Simpo], 2.0),
+        (vec![Cpo], 0.1),
+        (vec![Orpo], 0.1),
+        (vec![Sft], 0.1),
+        (vec![Sigmoid, Sft], 0.1),
+    ] {
+        let uses_reference = types.iter().any(|t| t.uses_reference());
+        let config = TrainConfig {
+            loss_type: types.clone(),
+            beta,
+            label_smoothing: 0.1,
+            learning_rate: 2e-3,
+            batch_size: 4,
+            max_steps: Some(10),
+            max_length: 160,
+            max_prompt_length: 80,
+            ..Default::default()
+        };
+        let mut t = trainer(config, 8);
+        assert_eq!(t.reference_logps().is_empty(), !uses_reference, "{types:?}");
+        let before = pollster::block_on(t.evaluate()).unwrap()[metrics::LOSS];
+        pollster::block_on(t.steps(10)).unwrap();
+        let after = pollster::block_on(t.evaluate()).unwrap()[metrics::LOSS];
+        eprintln!("{types:?}: loss {before:.4} → {after:.4}");
+        assert!(after.is_finite() && after < before, "{types:?}: {before} → {after}");
+    }
+}
+
+#[test]
+fn preference_strength_reaches_the_reward_loss() {
+    // A zero-initialised head scores every response 0, so step 0 shows the loss of a zero difference:
+    // scaled_bt with s = 2 gives 2·ln 2; a Llama-2 margin with s = 3 (m = 1) gives −log σ(−1) = ln(1 + e).
+    for (loss_type, strength, want) in [
+        (RewardLossType::ScaledBt, 2.0, 2.0 * std::f64::consts::LN_2),
+        (RewardLossType::Margin, 3.0, 1.313261687518223),
+    ] {
+        let config = TrainConfig {
+            objective: Objective::Reward,
+            reward_loss_type: loss_type,
+            center_rewards_coefficient: 0.01,
+            max_steps: Some(1),
+            ..cross_surface_config()
+        };
+        let p = tiny();
+        let mut data = pairs(&p, 4, &config);
+        data.iter_mut().for_each(|d| d.strength = Some(strength));
+        let mut t = pollster::block_on(Trainer::new(p.model, data, config, 2, &Device::flex())).unwrap();
+        let loss = pollster::block_on(t.steps(1)).unwrap()[0][metrics::LOSS];
+        assert!((loss - want).abs() < 1e-5, "{loss_type:?}: {loss} vs {want}");
+    }
+}
+
+#[test]
+fn loss_type_takes_one_name_or_a_list() {
+    let one: TrainConfig = serde_json::from_str(r#"{"loss_type": "ipo"}"#).unwrap();
+    assert_eq!(one.loss_type, vec![DpoLossType::Ipo]);
+    let two: TrainConfig =
+        serde_json::from_str(r#"{"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]}"#).unwrap();
+    assert_eq!(two.dpo_loss().terms, vec![(DpoLossType::Sigmoid, 1.0), (DpoLossType::Sft, 0.5)]);
+    let err = serde_json::from_str::<TrainConfig>(r#"{"loss_type": ["sigmoid", "dpoo"]}"#).unwrap_err();
+    assert!(err.to_string().contains("unknown variant `dpoo`"), "{err}");
+    let bad = TrainConfig { loss_weights: Some(vec![1.0, 2.0]), ..Default::default() };
+    assert!(bad.validate().unwrap_err().to_string().contains("loss_weights"));
+    let toml: TrainConfig = toml::from_str("loss_type = [\"simpo\"]\nsimpo_gamma = 1.0").unwrap();
+    assert_eq!((toml.loss_type, toml.simpo_gamma), (vec![DpoLossType::Simpo], 1.0));
 }
 
 #[test]
