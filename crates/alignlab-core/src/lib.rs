@@ -4,6 +4,7 @@
 //! weights as bytes. It names no backend: each surface (CLI, wasm) enables the backends it ships.
 
 pub mod data;
+pub mod eval;
 pub mod generate;
 pub mod metrics;
 pub mod model;
