@@ -10,6 +10,9 @@
 //! metadata key/value pairs, the tensor infos (name, n_dims, dims with ne0 first, u32 type, u64 offset),
 //! padding to `general.alignment` (default 32), then the tensor data, each tensor at its offset from the
 //! start of that data section.
+//!
+//! Tensors decode to f32 from F32, F16, BF16, the legacy quants Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the
+//! K-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, bit-identically to ggml (see [`dequantize`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -736,47 +739,184 @@ impl Gguf {
     }
 }
 
-/// Dequantises `n` elements of `dtype` from `data` (whose length the caller has checked against the
-/// block layout). None for types without a decoder yet — K-quants slot in here as further arms.
+/// Dequantises `n` elements of `dtype` from `data`. None when `data` is not exactly `n / block` blocks, or
+/// for a type without a decoder (Q8_1, which only exists inside ggml's matmuls, and the integer types).
+///
+/// Every value is computed with the f32 operations of ggml's reference `dequantize_row_*`, in its order
+/// (e.g. Q4_K: `(d * sc) * q - dmin * m`), and f16 → f32 is exact, so the results are bit-identical to
+/// ggml's and gguf-py's, not merely close.
 pub fn dequantize(dtype: GgmlType, data: &[u8], n: usize) -> Option<Vec<f32>> {
     let (block, block_bytes) = dtype.block_layout()?;
     let (block, block_bytes) = (block as usize, block_bytes as usize);
     if !n.is_multiple_of(block) || data.len() != n / block * block_bytes {
         return None;
     }
-    let mut out = Vec::with_capacity(n);
-    match dtype {
-        GgmlType::F32 => out.extend(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-        GgmlType::F16 => out.extend(data.chunks_exact(2).map(|b| f16_at(b, 0))),
+    // Unquantised types in one pass; quantised ones block by block (the indirect call is per block).
+    let decode_block: fn(&[u8], &mut Vec<f32>) = match dtype {
+        GgmlType::F32 => {
+            return Some(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
+        }
+        GgmlType::F16 => return Some(data.chunks_exact(2).map(|b| f16_at(b, 0)).collect()),
         GgmlType::BF16 => {
-            out.extend(data.chunks_exact(2).map(|b| half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()))
+            return Some(
+                data.chunks_exact(2)
+                    .map(|b| half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+                    .collect(),
+            );
         }
-        GgmlType::Q8_0 => {
-            for b in data.chunks_exact(block_bytes) {
-                let d = f16_at(b, 0);
-                out.extend(b[2..34].iter().map(|&q| (q as i8) as f32 * d));
-            }
-        }
-        GgmlType::Q4_0 => {
-            for b in data.chunks_exact(block_bytes) {
-                let d = f16_at(b, 0);
-                let qs = &b[2..18];
-                out.extend(qs.iter().map(|&q| ((q & 0x0f) as i32 - 8) as f32 * d));
-                out.extend(qs.iter().map(|&q| ((q >> 4) as i32 - 8) as f32 * d));
-            }
-        }
-        GgmlType::Q4_1 => {
-            for b in data.chunks_exact(block_bytes) {
-                let d = f16_at(b, 0);
-                let m = f16_at(b, 2);
-                let qs = &b[4..20];
-                out.extend(qs.iter().map(|&q| (q & 0x0f) as f32 * d + m));
-                out.extend(qs.iter().map(|&q| (q >> 4) as f32 * d + m));
-            }
-        }
+        GgmlType::Q4_0 => dequant_q4_0,
+        GgmlType::Q4_1 => dequant_q4_1,
+        GgmlType::Q5_0 => dequant_q5_0,
+        GgmlType::Q5_1 => dequant_q5_1,
+        GgmlType::Q8_0 => dequant_q8_0,
+        GgmlType::Q2_K => dequant_q2_k,
+        GgmlType::Q3_K => dequant_q3_k,
+        GgmlType::Q4_K => dequant_q4_k,
+        GgmlType::Q5_K => dequant_q5_k,
+        GgmlType::Q6_K => dequant_q6_k,
+        GgmlType::Q8_K => dequant_q8_k,
         _ => return None,
+    };
+    let mut out = Vec::with_capacity(n);
+    for b in data.chunks_exact(block_bytes) {
+        decode_block(b, &mut out);
     }
     Some(out)
+}
+
+// Each `dequant_*` decodes one block (its length is checked by `dequantize`) and appends its values in
+// element order. Layouts are ggml's `block_*` structs, fields in the order named.
+
+/// The 32 unsigned quants of a Q4/Q5 block in element order: element j < 16 is the low nibble of qs[j],
+/// element j + 16 its high nibble; Q5's bit j of `qh` is bit 4 of element j (Q4 passes 0).
+fn legacy_quants(qs: &[u8], qh: u32) -> impl Iterator<Item = u8> + '_ {
+    (0..32).map(move |j| ((qs[j % 16] >> (4 * (j / 16))) & 0x0f) | ((((qh >> j) & 1) as u8) << 4))
+}
+
+/// Q4_0 (d, qs[16]): `(q - 8) d`.
+fn dequant_q4_0(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    out.extend(legacy_quants(&b[2..18], 0).map(|q| (q as i32 - 8) as f32 * d));
+}
+
+/// Q4_1 (d, m, qs[16]): `q d + m`.
+fn dequant_q4_1(b: &[u8], out: &mut Vec<f32>) {
+    let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+    out.extend(legacy_quants(&b[4..20], 0).map(|q| q as f32 * d + m));
+}
+
+/// Q5_0 (d, qh: u32, qs[16]): `(q - 16) d`.
+fn dequant_q5_0(b: &[u8], out: &mut Vec<f32>) {
+    let (d, qh) = (f16_at(b, 0), u32::from_le_bytes([b[2], b[3], b[4], b[5]]));
+    out.extend(legacy_quants(&b[6..22], qh).map(|q| (q as i32 - 16) as f32 * d));
+}
+
+/// Q5_1 (d, m, qh: u32, qs[16]): `q d + m`.
+fn dequant_q5_1(b: &[u8], out: &mut Vec<f32>) {
+    let (d, m, qh) = (f16_at(b, 0), f16_at(b, 2), u32::from_le_bytes([b[4], b[5], b[6], b[7]]));
+    out.extend(legacy_quants(&b[8..24], qh).map(|q| q as f32 * d + m));
+}
+
+/// Q8_0 (d, qs: i8[32]): `q d`.
+fn dequant_q8_0(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    out.extend(b[2..34].iter().map(|&q| (q as i8) as f32 * d));
+}
+
+/// Q8_K (d: f32, qs: i8[256], bsums: i16[16]): `d q`; the block sums only speed up ggml's dot products.
+fn dequant_q8_k(b: &[u8], out: &mut Vec<f32>) {
+    let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    out.extend(b[4..260].iter().map(|&q| d * (q as i8) as f32));
+}
+
+/// The 16 two-bit quants of sub-block s (0..16) of Q2_K/Q3_K: the values of half s / 8 of the super-block
+/// come from qs[32 (s / 8)..][..32], whose bytes hold four 2-bit planes; sub-block s reads plane (s / 2) % 4
+/// of bytes 16 (s % 2)..16 (s % 2) + 16.
+fn two_bit_quants(qs: &[u8], s: usize) -> impl Iterator<Item = u8> + '_ {
+    let shift = 2 * ((s / 2) % 4);
+    qs[32 * (s / 8) + 16 * (s % 2)..][..16].iter().map(move |&q| (q >> shift) & 3)
+}
+
+/// Q2_K (scales[16], qs[64], d, dmin): 16 sub-blocks of 16; scale byte s holds the sub-block's 4-bit scale
+/// (low nibble) and min (high): `(d sc) q - dmin m`.
+fn dequant_q2_k(b: &[u8], out: &mut Vec<f32>) {
+    let (scales, qs, d, dmin) = (&b[..16], &b[16..80], f16_at(b, 80), f16_at(b, 82));
+    for (s, &sc) in scales.iter().enumerate() {
+        let (dl, ml) = (d * (sc & 0x0f) as f32, dmin * (sc >> 4) as f32);
+        out.extend(two_bit_quants(qs, s).map(|q| dl * q as f32 - ml));
+    }
+}
+
+/// Q3_K (hmask[32], qs[64], scales[12], d): 16 sub-blocks of 16 with 6-bit scales offset by 32:
+/// `(d (sc - 32)) q`, where q is the 2-bit quant minus 4 unless its hmask bit is set. Sub-block s takes bit
+/// s / 2 of hmask[16 (s % 2)..][..16]; its scale is the nibble s / 8 of scales[s % 8] with bits 2 (s / 4)..
+/// of scales[8 + s % 4] on top.
+fn dequant_q3_k(b: &[u8], out: &mut Vec<f32>) {
+    let (hmask, qs, scales, d) = (&b[..32], &b[32..96], &b[96..108], f16_at(b, 108));
+    for s in 0..16 {
+        let low = (scales[s % 8] >> (4 * (s / 8))) & 0x0f;
+        let high = (scales[8 + s % 4] >> (2 * (s / 4))) & 3;
+        let dl = d * ((low | (high << 4)) as i32 - 32) as f32;
+        let hmask = &hmask[16 * (s % 2)..][..16];
+        out.extend(two_bit_quants(qs, s).zip(hmask).map(|(q, &m)| {
+            let offset = if (m >> (s / 2)) & 1 == 1 { 0 } else { 4 };
+            dl * (q as i32 - offset) as f32
+        }));
+    }
+}
+
+/// Scale and min (6 bits each) of sub-block j (0..8) of Q4_K/Q5_K, packed in 12 bytes: for j < 4 the low 6
+/// bits of bytes j (scale) and j + 4 (min); for j >= 4 the nibbles of byte j + 4 (low: scale, high: min)
+/// with the top 2 bits of bytes j - 4 (scale) and j (min) above them.
+fn scale_min_k4(scales: &[u8], j: usize) -> (u8, u8) {
+    if j < 4 {
+        (scales[j] & 63, scales[j + 4] & 63)
+    } else {
+        ((scales[j + 4] & 0x0f) | ((scales[j - 4] >> 6) << 4), (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4))
+    }
+}
+
+/// Q4_K and Q5_K (d, dmin, scales[12], Q5_K's qh[32], qs[128]): 8 sub-blocks of 32, `(d sc) q - dmin m`.
+/// Sub-blocks 2i and 2i + 1 are the low and high nibbles of qs[32 i..][..32]; Q5_K's fifth bit of element l
+/// of sub-block s is bit s of qh[l].
+fn dequant_k4(b: &[u8], qh: Option<&[u8]>, qs: &[u8], out: &mut Vec<f32>) {
+    let (d, dmin, scales) = (f16_at(b, 0), f16_at(b, 2), &b[4..16]);
+    for s in 0..8 {
+        let (sc, m) = scale_min_k4(scales, s);
+        let (d1, m1) = (d * sc as f32, dmin * m as f32);
+        let (qs, shift) = (&qs[32 * (s / 2)..][..32], 4 * (s % 2));
+        out.extend((0..32).map(|l| {
+            let high = qh.map_or(0, |qh| (qh[l] >> s) & 1);
+            let q = ((qs[l] >> shift) & 0x0f) | (high << 4);
+            d1 * q as f32 - m1
+        }));
+    }
+}
+
+fn dequant_q4_k(b: &[u8], out: &mut Vec<f32>) {
+    dequant_k4(b, None, &b[16..144], out);
+}
+
+fn dequant_q5_k(b: &[u8], out: &mut Vec<f32>) {
+    dequant_k4(b, Some(&b[16..48]), &b[48..176], out);
+}
+
+/// Q6_K (ql[128], qh[64], scales: i8[16], d): 16 sub-blocks of 16, `(d sc) (q - 32)` with 6-bit q. Half h
+/// of the super-block uses ql[64 h..][..64], qh[32 h..][..32] and scales[8 h..]; in it, quarter k (values
+/// l = 0..32) takes nibble k / 2 of ql[l + 32 (k % 2)] as its low bits, bits 2k..2k + 2 of qh[l] as its
+/// high bits, and scale 2k + l / 16.
+fn dequant_q6_k(b: &[u8], out: &mut Vec<f32>) {
+    let (ql, qh, scales, d) = (&b[..128], &b[128..192], &b[192..208], f16_at(b, 208));
+    for h in 0..2 {
+        let (ql, qh, scales) = (&ql[64 * h..][..64], &qh[32 * h..][..32], &scales[8 * h..][..8]);
+        for k in 0..4 {
+            out.extend((0..32).map(|l| {
+                let low = (ql[l + 32 * (k % 2)] >> (4 * (k / 2))) & 0x0f;
+                let q = (low | (((qh[l] >> (2 * k)) & 3) << 4)) as i32 - 32;
+                d * (scales[2 * k + l / 16] as i8) as f32 * q as f32
+            }));
+        }
+    }
 }
 
 fn f16_at(b: &[u8], at: usize) -> f32 {
@@ -949,9 +1089,10 @@ mod tests {
         b.extend((0..32).map(|j: i32| (j - 16) as i8 as u8));
         let x = dequantize(GgmlType::Q8_0, &b, 32).unwrap();
         assert_eq!((x[0], x[16], x[31]), (-4.0, 0.0, 3.75));
-        // Wrong length or unsupported type: no decode.
+        // Wrong length or a type without a decoder: no decode.
         assert!(dequantize(GgmlType::Q8_0, &b[..33], 32).is_none());
-        assert!(dequantize(GgmlType::Q4_K, &[0; 144], 256).is_none());
+        assert!(dequantize(GgmlType::Q8_1, &[0; 36], 32).is_none());
+        assert!(dequantize(GgmlType::Other(99), &[0; 36], 32).is_none());
     }
 
     fn sample_metadata() -> Vec<(String, MetaValue)> {
@@ -1083,52 +1224,62 @@ mod tests {
         assert_eq!(Gguf::parse(v2).unwrap().version(), 2);
     }
 
-    /// Builds a file with one tensor whose info fields are given raw.
-    fn one_tensor(n_dims: u32, dims: &[u64], dtype: u32, offset: u64, data_len: usize) -> Vec<u8> {
+    /// Builds a file (no metadata, alignment 32) whose tensor infos (name, GGUF dims, type id, offset) are
+    /// given raw, followed by `data` at the start of the data section.
+    fn raw_gguf(infos: &[(&str, &[u64], u32, u64)], data: &[u8]) -> Vec<u8> {
         let mut v = b"GGUF".to_vec();
         v.extend(3u32.to_le_bytes());
-        v.extend(1u64.to_le_bytes());
+        v.extend((infos.len() as u64).to_le_bytes());
         v.extend(0u64.to_le_bytes());
-        write_str(&mut v, "blk.3.attn_q.weight");
-        v.extend(n_dims.to_le_bytes());
-        for d in dims {
-            v.extend(d.to_le_bytes());
+        for (name, dims, dtype, offset) in infos {
+            write_str(&mut v, name);
+            v.extend((dims.len() as u32).to_le_bytes());
+            for d in *dims {
+                v.extend(d.to_le_bytes());
+            }
+            v.extend(dtype.to_le_bytes());
+            v.extend(offset.to_le_bytes());
         }
-        v.extend(dtype.to_le_bytes());
-        v.extend(offset.to_le_bytes());
-        v.resize(v.len().div_ceil(32) * 32 + data_len, 0);
+        v.resize(v.len().div_ceil(32) * 32, 0);
+        v.extend_from_slice(data);
         v
+    }
+
+    /// A file with one tensor, `blk.3.attn_q.weight`, and `data_len` zero bytes of data.
+    fn one_tensor(dims: &[u64], dtype: u32, offset: u64, data_len: usize) -> Vec<u8> {
+        raw_gguf(&[("blk.3.attn_q.weight", dims, dtype, offset)], &vec![0; data_len])
     }
 
     #[test]
     fn tensor_table_is_checked() {
-        let ok = one_tensor(2, &[32, 2], 2, 0, 36);
+        let ok = one_tensor(&[32, 2], 2, 0, 36);
         let g = Gguf::parse(ok).unwrap();
         assert_eq!(g.tensor_f32("blk.3.attn_q.weight").unwrap().0, vec![2, 32]);
         let err = |v: Vec<u8>| Gguf::parse(v).unwrap_err().to_string();
-        assert!(err(one_tensor(5, &[1; 5], 0, 0, 4)).ends_with("5 dimensions, at most 4 are allowed"));
-        assert!(err(one_tensor(2, &[u64::MAX, 3], 0, 0, 4)).contains("overflows"));
-        assert!(err(one_tensor(1, &[16], 2, 0, 18)).contains("not a multiple of the Q4_0 block size 32"));
-        assert!(err(one_tensor(1, &[4], 0, 8, 64)).contains("data offset 8 is not a multiple of the alignment 32"));
-        let e = err(one_tensor(2, &[32, 2], 2, 0, 35));
+        assert!(err(one_tensor(&[1; 5], 0, 0, 4)).ends_with("5 dimensions, at most 4 are allowed"));
+        assert!(err(one_tensor(&[u64::MAX, 3], 0, 0, 4)).contains("overflows"));
+        assert!(err(one_tensor(&[16], 2, 0, 18)).contains("not a multiple of the Q4_0 block size 32"));
+        assert!(err(one_tensor(&[4], 0, 8, 64)).contains("data offset 8 is not a multiple of the alignment 32"));
+        let e = err(one_tensor(&[32, 2], 2, 0, 35));
         assert!(e.starts_with("tensor blk.3.attn_q.weight: data ends at byte") && e.ends_with("bytes"), "{e}");
-        assert!(err(one_tensor(1, &[4], 0, u64::MAX - 31, 16)).contains("blk.3.attn_q.weight"));
-        // A known but not yet decoded type parses (its extent is checked) and fails on decode, naming it.
-        let g = Gguf::parse(one_tensor(1, &[256], 12, 0, 144)).unwrap();
+        assert!(err(one_tensor(&[4], 0, u64::MAX - 31, 16)).contains("blk.3.attn_q.weight"));
+        // A known type without a decoder parses (its extent is checked) and fails on decode, naming it.
+        let g = Gguf::parse(one_tensor(&[32], 9, 0, 36)).unwrap();
         assert_eq!(
             g.tensor_f32("blk.3.attn_q.weight").unwrap_err().to_string(),
-            "tensor blk.3.attn_q.weight: type Q4_K (ggml type 12) is not supported"
+            "tensor blk.3.attn_q.weight: type Q8_1 (ggml type 9) is not supported"
         );
-        let g = Gguf::parse(one_tensor(1, &[256], 99, 0, 144)).unwrap();
+        let g = Gguf::parse(one_tensor(&[256], 99, 0, 144)).unwrap();
         assert_eq!(
             g.tensor_f32("blk.3.attn_q.weight").unwrap_err().to_string(),
             "tensor blk.3.attn_q.weight: type unknown (ggml type 99) is not supported"
         );
     }
 
-    #[test]
-    fn random_corruption_never_panics() {
-        let good = write_gguf(&sample_metadata(), &sample_tensors());
+    /// Overwrites 1 to 4 random bytes of `good`, `times` times, and decodes every tensor of each copy that
+    /// still parses: errors are fine, panics are not, and a decoded tensor has as many values as its shape.
+    fn corrupt_and_decode(good: &[u8], times: usize) {
+        // xorshift64: a fixed sequence without a dependency.
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
             state ^= state << 13;
@@ -1136,8 +1287,8 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for _ in 0..3000 {
-            let mut v = good.clone();
+        for _ in 0..times {
+            let mut v = good.to_vec();
             for _ in 0..1 + next() % 4 {
                 let at = (next() % v.len() as u64) as usize;
                 v[at] = next() as u8;
@@ -1145,9 +1296,150 @@ mod tests {
             if let Ok(g) = Gguf::parse(v) {
                 let names: Vec<String> = g.tensor_names().map(String::from).collect();
                 for n in names {
-                    let _ = g.tensor_f32(&n);
+                    if let Ok((shape, values)) = g.tensor_f32(&n) {
+                        assert_eq!(values.len(), shape.iter().product::<usize>(), "{n}");
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn random_corruption_never_panics() {
+        corrupt_and_decode(&write_gguf(&sample_metadata(), &sample_tensors()), 3000);
+    }
+
+    /// Made by scripts/make-kquant-fixture.py with gguf-py: per type, three random blocks (raw bytes in hex)
+    /// and the f32 bit patterns that `gguf.quants.dequantize` gives for them.
+    const KQUANTS: &str = include_str!("../../tests/fixtures/kquants.json");
+
+    /// One type of the fixture: three blocks and the values gguf-py decodes them to.
+    struct QuantCase {
+        name: String,
+        dtype: GgmlType,
+        block: usize,
+        bytes: Vec<u8>,
+        bits: Vec<u32>,
+    }
+
+    fn quant_cases() -> Vec<QuantCase> {
+        let v: serde_json::Value = serde_json::from_str(KQUANTS).unwrap();
+        let case = |(name, t): (&String, &serde_json::Value)| {
+            let hex = t["bytes"].as_str().unwrap();
+            QuantCase {
+                name: name.clone(),
+                dtype: GgmlType::from_id(t["id"].as_u64().unwrap() as u32),
+                block: t["block"].as_u64().unwrap() as usize,
+                bytes: (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect(),
+                bits: t["bits"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u32).collect(),
+            }
+        };
+        v["types"].as_object().unwrap().iter().map(case).collect()
+    }
+
+    /// A file with each fixture type as a tensor of shape [3, block] named after the type; its data ends
+    /// the file, so every shorter prefix is truncated.
+    fn quant_file(cases: &[QuantCase]) -> Vec<u8> {
+        let dims: Vec<[u64; 2]> = cases.iter().map(|c| [c.block as u64, 3]).collect();
+        let mut data = Vec::new();
+        let mut infos = Vec::new();
+        for (c, dims) in cases.iter().zip(&dims) {
+            data.resize(data.len().div_ceil(32) * 32, 0);
+            infos.push((c.name.as_str(), &dims[..], c.dtype.id(), data.len() as u64));
+            data.extend_from_slice(&c.bytes);
+        }
+        raw_gguf(&infos, &data)
+    }
+
+    fn assert_bits(what: &str, got: &[f32], want: &[u32]) {
+        assert_eq!(got.len(), want.len(), "{what}: value count");
+        if let Some(i) = got.iter().zip(want).position(|(g, w)| g.to_bits() != *w) {
+            panic!("{what}: value {i} is {} but gguf-py gives {}", got[i], f32::from_bits(want[i]));
+        }
+    }
+
+    #[test]
+    fn dequantises_k_quants_and_q5_bit_exactly_like_gguf_py() {
+        let cases = quant_cases();
+        let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+        for required in ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"] {
+            assert!(names.contains(&required), "{required} is missing from the fixture");
+        }
+        for c in &cases {
+            assert_eq!(c.dtype.to_string(), c.name);
+            assert_eq!(c.dtype.block_layout().unwrap().0 as usize, c.block, "{}", c.name);
+            assert_bits(&c.name, &dequantize(c.dtype, &c.bytes, 3 * c.block).unwrap(), &c.bits);
+        }
+        let g = Gguf::parse(quant_file(&cases)).unwrap();
+        for c in &cases {
+            let (shape, values) = g.tensor_f32(&c.name).unwrap();
+            assert_eq!(shape, vec![3, c.block]);
+            assert_bits(&c.name, &values, &c.bits);
+        }
+    }
+
+    #[test]
+    fn k_quant_layouts_by_hand() {
+        let f16 = |x: f32| half::f16::from_f32(x).to_le_bytes();
+        // Q4_K/Q5_K: 6-bit scales and mins, the high two bits of sub-blocks 4..8 in the top bits of bytes 0..8.
+        let (sc, m) = ([1u8, 17, 33, 63, 5, 21, 40, 62], [2u8, 18, 34, 60, 7, 23, 48, 61]);
+        let mut scales = [0u8; 12];
+        for j in 0..4 {
+            scales[j] = sc[j] | ((sc[j + 4] >> 4) << 6);
+            scales[j + 4] = m[j] | ((m[j + 4] >> 4) << 6);
+            scales[j + 8] = (sc[j + 4] & 0x0f) | ((m[j + 4] & 0x0f) << 4);
+        }
+        let head: Vec<u8> = [f16(1.0), f16(0.5)].concat().into_iter().chain(scales).collect();
+        // Every byte of qs is 0x31: q is 1 in even sub-blocks (low nibbles), 3 in odd ones.
+        let q4: Vec<u8> = head.iter().copied().chain([0x31; 128]).collect();
+        let x = dequantize(GgmlType::Q4_K, &q4, 256).unwrap();
+        for (i, v) in x.iter().enumerate() {
+            let s = i / 32;
+            assert_eq!(*v, sc[s] as f32 * [1.0, 3.0][s % 2] - 0.5 * m[s] as f32, "Q4_K value {i}");
+        }
+        // Q5_K: qh bit s of byte l is bit 4 of element l of sub-block s; set in odd sub-blocks only.
+        let q5: Vec<u8> = head.iter().copied().chain([0b1010_1010; 32]).chain([0x31; 128]).collect();
+        let x = dequantize(GgmlType::Q5_K, &q5, 256).unwrap();
+        for (i, v) in x.iter().enumerate() {
+            let s = i / 32;
+            assert_eq!(*v, sc[s] as f32 * [1.0, 19.0][s % 2] - 0.5 * m[s] as f32, "Q5_K value {i}");
+        }
+        // Q6_K: scale s covers values 16 s..16 s + 16; all quants 0 (q - 32 = -32) except three.
+        let mut b = vec![0u8; 210];
+        b[0] = 0xab; // value 0: low nibble 11; value 64: high nibble 10
+        b[128] = 0b1100_0000; // value 96: high bits 3 over ql[32]'s high nibble 0
+        for s in 0..16 {
+            b[192 + s] = (s as i8 - 8) as u8;
+        }
+        b[208..].copy_from_slice(&f16(1.0));
+        let x = dequantize(GgmlType::Q6_K, &b, 256).unwrap();
+        assert_eq!((x[0], x[1], x[64], x[96]), (-8.0 * -21.0, -8.0 * -32.0, -4.0 * -22.0, -2.0 * 16.0));
+        assert_eq!((x[16], x[255]), (-7.0 * -32.0, 7.0 * -32.0));
+        // Q8_K (not decoded by gguf-py): f32 d, then 256 signed bytes; the 16 block sums are not read.
+        let mut b = 0.5f32.to_le_bytes().to_vec();
+        b.extend((0..256).map(|j: i32| (j - 128) as i8 as u8));
+        b.extend([0xff; 32]);
+        let x = dequantize(GgmlType::Q8_K, &b, 256).unwrap();
+        assert_eq!((x[0], x[128], x[255]), (-64.0, 0.0, 63.5));
+    }
+
+    #[test]
+    fn truncated_or_corrupt_k_quant_files_are_errors() {
+        let file = quant_file(&quant_cases());
+        for len in 0..file.len() {
+            assert!(Gguf::parse(file[..len].to_vec()).is_err(), "prefix of {len} bytes");
+        }
+        corrupt_and_decode(&file, 2000);
+        let err = |v: Vec<u8>| Gguf::parse(v).unwrap_err().to_string();
+        let e = err(one_tensor(&[128, 2], 12, 0, 144));
+        assert!(e.ends_with("first dimension 128 is not a multiple of the Q4_K block size 256"), "{e}");
+        // One byte short of two Q6_K blocks (the data section starts at byte 96).
+        let e = err(one_tensor(&[256, 2], 14, 0, 419));
+        assert_eq!(e, "tensor blk.3.attn_q.weight: data ends at byte 516 but the file has 515 bytes");
+        // Absurd sizes fail from the header alone, before anything is allocated.
+        let e = err(one_tensor(&[256, 1 << 40], 13, 0, 176));
+        assert_eq!(e, "tensor blk.3.attn_q.weight: data ends at byte 193514046488672 but the file has 272 bytes");
+        assert!(err(one_tensor(&[256, 1 << 54], 15, 0, 292)).contains("data ends at byte 5260204364768739424 "));
+        assert!(err(one_tensor(&[256, u64::MAX / 256], 10, 0, 84)).contains("overflows"));
     }
 }
