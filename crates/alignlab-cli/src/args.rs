@@ -2,9 +2,13 @@
 
 use std::path::PathBuf;
 
+use alignlab_core::objectives::dpo::DpoLossType;
+use alignlab_core::objectives::reward::RewardLossType;
 use alignlab_core::train::{Objective, TrainConfig};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::de::DeserializeOwned;
+use serde::de::value::StrDeserializer;
 
 /// Train and evaluate language models from human preferences: reward models and DPO, on CPU or a GPU.
 ///
@@ -115,9 +119,31 @@ pub struct TrainArgs {
     /// DPO temperature β [default: 0.1].
     #[arg(long)]
     pub beta: Option<f64>,
-    /// cDPO label smoothing ε in [0, 0.5) [default: 0].
+    /// DPO-family loss, TRL's loss_type; a comma list adds losses up: sigmoid, robust, hinge, ipo, dpo_norm,
+    /// simpo, cpo, orpo, sft [default: sigmoid].
+    #[arg(long, value_delimiter = ',', value_parser = parse_name::<DpoLossType>)]
+    pub loss_type: Option<Vec<DpoLossType>>,
+    /// Weights of the --loss-type terms, comma-separated [default: all 1].
+    #[arg(long, value_delimiter = ',')]
+    pub loss_weights: Option<Vec<f64>>,
+    /// cDPO / rDPO label smoothing ε in [0, 0.5) [default: 0].
     #[arg(long)]
     pub label_smoothing: Option<f64>,
+    /// SimPO's target margin γ [default: 0.5].
+    #[arg(long)]
+    pub simpo_gamma: Option<f64>,
+    /// CPO's weight of the chosen NLL [default: 1].
+    #[arg(long)]
+    pub cpo_alpha: Option<f64>,
+    /// Reward model: how preference strength enters, bradley_terry | margin | scaled_bt [default: bradley_terry].
+    #[arg(long, value_parser = parse_name::<RewardLossType>)]
+    pub reward_loss_type: Option<RewardLossType>,
+    /// Reward model: centering coefficient c of c·(r_w + r_l)² [default: 0].
+    #[arg(long)]
+    pub center_rewards_coefficient: Option<f64>,
+    /// Micro-batches of --batch-size pairs per optimizer step [default: 1].
+    #[arg(long)]
+    pub gradient_accumulation_steps: Option<usize>,
     /// Peak learning rate of AdamW [default: 1e-5].
     #[arg(long)]
     pub learning_rate: Option<f64>,
@@ -168,7 +194,14 @@ impl TrainArgs {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
         }
         set!(beta, label_smoothing, learning_rate, num_epochs, batch_size, warmup_steps, weight_decay, max_grad_norm);
-        set!(seed, max_length, max_prompt_length);
+        set!(seed, max_length, max_prompt_length, simpo_gamma, cpo_alpha, reward_loss_type);
+        set!(center_rewards_coefficient, gradient_accumulation_steps);
+        if let Some(t) = &self.loss_type {
+            c.loss_type = t.clone();
+        }
+        if self.loss_weights.is_some() {
+            c.loss_weights = self.loss_weights.clone();
+        }
         if self.max_steps.is_some() {
             c.max_steps = self.max_steps;
         }
@@ -176,4 +209,9 @@ impl TrainArgs {
         c.validate()?;
         Ok(c)
     }
+}
+
+/// Names as the config file spells them (serde's snake_case), so flags and TOML cannot drift apart.
+fn parse_name<T: DeserializeOwned>(s: &str) -> Result<T, String> {
+    T::deserialize(StrDeserializer::<serde::de::value::Error>::new(s)).map_err(|e| e.to_string())
 }
