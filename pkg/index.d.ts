@@ -77,15 +77,30 @@ export function tinyGguf(seed?: number): Uint8Array;
 
 export type Objective = "dpo" | "reward";
 
+/** The DPO family (TRL's names; `dpo_norm` is Tülu 3's length-normalised DPO). */
+export type LossType = "sigmoid" | "robust" | "hinge" | "ipo" | "dpo_norm" | "simpo" | "cpo" | "orpo" | "sft";
+
 /** Training options: the same words as the core's config, the CLI's flags and the page, in camelCase. */
 export interface TrainConfig {
   objective: Objective;
   /** DPO's β (0.1). */
   beta?: number;
-  /** DPO-family loss, TRL's `loss_type` ("sigmoid"). */
-  lossType?: "sigmoid" | (string & {});
-  /** cDPO label smoothing ε in [0, 0.5) (0). */
+  /** DPO-family loss, TRL's `loss_type` ("sigmoid"); a list adds the losses up (`["sigmoid", "sft"]`). */
+  lossType?: LossType | LossType[];
+  /** Weight of each lossType entry (all 1). */
+  lossWeights?: number[];
+  /** cDPO / rDPO label smoothing ε in [0, 0.5) (0). */
   labelSmoothing?: number;
+  /** SimPO's target margin γ (0.5). */
+  simpoGamma?: number;
+  /** CPO's weight of the chosen response's NLL (1). */
+  cpoAlpha?: number;
+  /** Reward model: how preference strength enters ("bradley_terry"). */
+  rewardLossType?: "bradley_terry" | "margin" | "scaled_bt";
+  /** Reward model: c of the centering term c·(r_w + r_l)² (0). */
+  centerRewardsCoefficient?: number;
+  /** Micro-batches of batchSize pairs per optimizer step (1). */
+  gradientAccumulationSteps?: number;
   /** Peak learning rate (1e-5; about 5e-4 suits the tiny model). */
   learningRate?: number;
   /** Optimizer steps; overrides numEpochs when set. */
@@ -259,3 +274,50 @@ export function preferenceLine(pair: {
   rejected: string | ChatMessage[];
   [extra: string]: unknown;
 }): string;
+
+/** One annotator's label of one item. */
+export interface AnnotatorLabel {
+  item: string | number;
+  annotator: string;
+  /** An integer (e.g. −3…3 preference strength) or a string (a category). */
+  label: number | string;
+}
+
+export interface AgreementReport {
+  /** Rows of the table: item ids in first-seen order; columns: annotators. */
+  itemIds: string[];
+  annotatorIds: string[];
+  items: number;
+  raters: number;
+  ratings: number;
+  unanimous: number;
+  disagreements: number;
+  mean_item_agreement: number;
+  fleiss_kappa: number | null;
+  krippendorff_alpha: number | null;
+  /** Cohen's κ of each annotator pair, annotators × annotators (null where undefined). */
+  cohen_kappa: (number | null)[][];
+  mean_cohen_kappa: number | null;
+  /** α at the requested level. */
+  level: "nominal" | "ordinal" | "interval" | "ratio";
+  alpha: number | null;
+  /** Fraction of agreeing annotator pairs per item (null with fewer than two labels). */
+  item_agreement: (number | null)[];
+}
+
+/** Cohen's/Fleiss' κ and Krippendorff's α between annotators, computed by the core. */
+export function agreement(labels: AnnotatorLabel[], options?: { level?: "nominal" | "ordinal" | "interval" | "ratio" }): AgreementReport;
+/** A model's agreement with each rater and with the raters' majority. */
+export function modelAgreement(modelLabels: (number | string | null)[], table: (number | string | null)[][]): {
+  cohen_kappa: (number | null)[];
+  mean_cohen_kappa: number | null;
+  majority_accuracy: number | null;
+  majority_items: number;
+};
+/** Reward-model metrics under TRL's names (`rewards/accuracies`, `rewards/margins`, …) plus `ece` and `reliability`. */
+export function rewardMetrics(
+  chosen: ArrayLike<number>,
+  rejected: ArrayLike<number>,
+  options?: { groups?: string[]; numBins?: number },
+): Record<string, unknown>;
+export function auroc(scores: ArrayLike<number>, labels: ArrayLike<boolean>): number;

@@ -296,7 +296,13 @@ export const TRAIN_OPTIONS = Object.freeze([
   'objective',
   'beta',
   'lossType',
+  'lossWeights',
   'labelSmoothing',
+  'simpoGamma',
+  'cpoAlpha',
+  'rewardLossType',
+  'centerRewardsCoefficient',
+  'gradientAccumulationSteps',
   'learningRate',
   'maxSteps',
   'numEpochs',
@@ -327,7 +333,15 @@ export function trainConfigToWasm(config) {
         throw new TypeError(`alignlab: objective ${JSON.stringify(value)} is not one of ${OBJECTIVES.join(', ')}`);
       }
     } else if (key === 'lossType') {
-      if (typeof value !== 'string') throw new TypeError(`alignlab: lossType must be a string, got ${typeName(value)}`);
+      // One name or a list whose losses add up; the core checks the names.
+      const ok = typeof value === 'string' || (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string'));
+      if (!ok) throw new TypeError(`alignlab: lossType must be a loss name or a list of them, got ${typeName(value)}`);
+    } else if (key === 'lossWeights') {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+        throw new TypeError(`alignlab: lossWeights must be an array of finite numbers, got ${typeName(value)}`);
+      }
+    } else if (key === 'rewardLossType') {
+      if (typeof value !== 'string') throw new TypeError(`alignlab: rewardLossType must be a string, got ${typeName(value)}`);
     } else if (key === 'chatTemplate') {
       if (typeof value !== 'boolean') throw new TypeError(`alignlab: chatTemplate must be a boolean, got ${typeName(value)}`);
     } else if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -653,4 +667,44 @@ export async function loadModel(source, { onProgress, cache = true, signal, name
     bytes = await fetchBytes(source, { onProgress, cache, signal, validate: (b) => checkGgufMagic(b, name) });
   }
   return Model.fromGguf(bytes);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Evaluation (the core's eval module: the same numbers as `alignlab eval` and the Rust tests)
+
+/**
+ * Agreement between annotators from labels `{ item, annotator, label }` (label: integer or string; several
+ * labels of one annotator on one item keep the last). Returns Fleiss' κ, Krippendorff's α at `level`, pairwise
+ * Cohen's κ and per-item agreement, with the item and annotator order used for the table.
+ */
+export function agreement(labels, { level = 'nominal' } = {}) {
+  if (!Array.isArray(labels)) throw new TypeError(`alignlab: agreement needs an array of labels, got ${typeName(labels)}`);
+  const items = [...new Set(labels.map((l) => String(l.item)))];
+  const annotators = [...new Set(labels.map((l) => String(l.annotator)))];
+  const row = new Map(items.map((id, i) => [id, i]));
+  const col = new Map(annotators.map((id, i) => [id, i]));
+  const table = items.map(() => annotators.map(() => null));
+  for (const l of labels) {
+    if (!(Number.isInteger(l.label) || typeof l.label === 'string')) {
+      throw new TypeError(`alignlab: label of item ${JSON.stringify(l.item)} must be an integer or a string, got ${JSON.stringify(l.label)}`);
+    }
+    table[row.get(String(l.item))][col.get(String(l.annotator))] = l.label;
+  }
+  const report = plain(call((w) => w.agreementReport(table, level)));
+  return { ...report, itemIds: items, annotatorIds: annotators };
+}
+
+/** Agreement of a model's labels (one per row of `table`, null where none) with each rater and their majority. */
+export function modelAgreement(modelLabels, table) {
+  return plain(call((w) => w.modelAgreement(modelLabels, table)));
+}
+
+/** Reward-model metrics (accuracy, margins, ECE and its reliability table), per group when `groups` is given. */
+export function rewardMetrics(chosen, rejected, { groups, numBins } = {}) {
+  return plain(call((w) => w.rewardMetrics(Float64Array.from(chosen), Float64Array.from(rejected), groups, numBins)));
+}
+
+/** Area under the ROC curve of `scores` for boolean `labels`. */
+export function auroc(scores, labels) {
+  return call((w) => w.auroc(Float64Array.from(scores), Uint8Array.from(labels, (l) => (l ? 1 : 0))));
 }

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use alignlab_core::data::{ReadOptions, read_preferences, tokenize_pair};
+use alignlab_core::eval::agreement::{self, LabelValue, Level};
+use alignlab_core::eval::preference;
 use alignlab_core::generate::{GenerateOptions, greedy};
 use alignlab_core::model::llama::{Llama, LlamaConfig};
 use alignlab_core::pretrained::Pretrained;
@@ -288,4 +290,63 @@ impl Trainer {
             }),
         })
     }
+}
+
+/// Ratings as JS gives them: items × raters, each a number, a string or null (missing).
+fn ratings(value: JsValue) -> Result<Vec<Vec<Option<LabelValue>>>, JsError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| {
+        JsError::new(&format!("ratings must be an array of rows of labels (integers, strings or null): {e}"))
+    })
+}
+
+/// Agreement of a ratings table: Fleiss' κ, Krippendorff's α (at `level`: "nominal", "ordinal", "interval"
+/// or "ratio"), pairwise Cohen's κ, per-item agreement and the items with disagreement.
+#[wasm_bindgen(js_name = agreementReport)]
+pub fn agreement_report(table: JsValue, level: Option<String>) -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Report {
+        #[serde(flatten)]
+        report: agreement::AgreementReport,
+        level: Level,
+        alpha: Option<f64>,
+        item_agreement: Vec<Option<f64>>,
+    }
+    let units = ratings(table)?;
+    let level: Level = match level {
+        Some(l) => serde_json::from_value(serde_json::Value::String(l)).map_err(js_err)?,
+        None => Level::default(),
+    };
+    let report = agreement::agreement_report(&units).map_err(js_err)?;
+    let alpha = agreement::krippendorff_alpha(&units, level).ok();
+    to_js(&Report { report, level, alpha, item_agreement: agreement::item_agreement(&units) })
+}
+
+/// Agreement between a model's labels (one per item) and each rater, and with the raters' majority.
+#[wasm_bindgen(js_name = modelAgreement)]
+pub fn model_agreement(model: JsValue, table: JsValue) -> Result<JsValue, JsError> {
+    let model: Vec<Option<LabelValue>> = serde_wasm_bindgen::from_value(model).map_err(js_err)?;
+    to_js(&agreement::model_agreement(&model, &ratings(table)?).map_err(js_err)?)
+}
+
+/// Reward-model metrics from the rewards of chosen and rejected responses: accuracy, margins, ECE with its
+/// reliability table; grouped by `groups` (e.g. each pair's category) when given.
+#[wasm_bindgen(js_name = rewardMetrics)]
+pub fn reward_metrics(
+    chosen: Vec<f64>,
+    rejected: Vec<f64>,
+    groups: Option<Vec<String>>,
+    num_bins: Option<u32>,
+) -> Result<JsValue, JsError> {
+    let bins = num_bins.map_or(preference::DEFAULT_BINS, |b| b as usize);
+    match groups {
+        Some(g) => to_js(&preference::reward_metrics_by_group(&chosen, &rejected, &g, bins).map_err(js_err)?),
+        None => to_js(&preference::reward_metrics(&chosen, &rejected, bins).map_err(js_err)?),
+    }
+}
+
+/// Area under the ROC curve of `scores` for binary `labels` (1 = positive).
+#[wasm_bindgen]
+pub fn auroc(scores: Vec<f64>, labels: Vec<u8>) -> Result<f64, JsError> {
+    let labels: Vec<bool> = labels.iter().map(|&l| l != 0).collect();
+    preference::auroc(&scores, &labels).map_err(js_err)
 }
