@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, expect, chromium } from '@playwright/test';
+import * as alignlab from 'alignlab';
 import config from '../../playwright.config.mjs';
 import { shots, watchProblems } from '../helpers/page.mjs';
 import {
@@ -15,7 +16,9 @@ import {
   expectProgress,
   jsonLines,
   openLabel,
+  keyToNextItem,
   pairsJsonl,
+  rapidKeys,
   storedLabels,
 } from '../helpers/label.mjs';
 
@@ -137,8 +140,218 @@ test('pairwise labels by keyboard survive a reload and a browser restart; a proj
     await expect(page.locator('#annotators')).toHaveText('Labels by annotator: annotator-1 20, bob 3');
     await page.locator('#item-list [data-index="0"]').click();
     await expect(page.locator('#others')).toContainText('bob:');
+    // agreement is the core's: computed by it where the package has it, otherwise the page says it is missing
     await page.locator('#agreement-run').click();
-    await expect(page.locator('#agreement-out')).toHaveText("agreement needs the core's eval module");
+    await expect(page.locator('#agreement-out')).toHaveText(
+      typeof alignlab.agreement === 'function'
+        ? /^preference: Krippendorff α \(ordinal\) -?\d\.\d{3}, Fleiss κ .* — 19 items, 2 annotators, \d+ unanimous$/
+        : "agreement needs the core's eval module",
+    );
     await context.close();
   });
+});
+
+test('1000 rapid keypresses lose no label: IndexedDB holds one label per key, each the key pressed', async ({ page }) => {
+  await openLabel(page);
+  await createProject(page, { name: 'Rapid' });
+  await addCandidates(page, pairsJsonl(1000));
+  const cycle = ['1', '2', '3', '4', '5', '0'];
+  const keys = Array.from({ length: 1000 }, (_, i) => cycle[i % cycle.length]);
+  const started = Date.now();
+  await rapidKeys(page, keys);
+  const dispatched = Date.now() - started;
+  await expectProgress(page, 1000, 0, 120_000);
+  console.log(`1000 keypresses: sent in ${dispatched} ms, every label on disk after ${Date.now() - started} ms`);
+  const labels = (await storedLabels(page)).sort((a, b) => a.item - b.item);
+  expect(labels).toHaveLength(1000);
+  labels.forEach((label, i) => expect(label.value, `item ${i}`).toEqual(expectedPairValue(keys[i], label.order)));
+});
+
+test('a listwise ranking with a tie group, end to end to its exported JSONL', async ({ page }) => {
+  const problems = watchProblems(page);
+  await openLabel(page);
+  await createProject(page, { name: 'Rank', task: 'listwise', guidelines: 'Rank best first; tie what is equal.' });
+  await addCandidates(page, [
+    JSON.stringify({ prompt: 'Name a prime.', completions: ['2', '4', '9'] }),
+    JSON.stringify({ prompt: 'Name a colour.', responses: ['red', 'blue', 'car', 'seven'] }),
+    JSON.stringify({ prompt: 'Say hi.', chosen: 'hi', rejected: 'bye' }),
+  ].join('\n'));
+  // item 1: the second shown moves to the top; item 2: the third shown ties with the second; item 3: as shown
+  await press(page, ['ArrowDown', 'Shift+ArrowUp', 'Enter']);
+  await press(page, ['ArrowDown', 'ArrowDown', 't', 'Enter']);
+  await press(page, ['Enter']);
+  await expectProgress(page, 3);
+  await page.locator('#item-list [data-index="1"]').click();
+  await page.screenshot({ path: `${shots}/label-listwise-light.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: `${shots}/label-listwise-dark.png`, fullPage: true });
+
+  const labels = (await storedLabels(page)).sort((a, b) => a.item - b.item);
+  const [o0, o1, o2] = labels.map((l) => l.order);
+  expect(labels.map((l) => l.value.ranking)).toEqual([
+    [[o0[1]], [o0[0]], [o0[2]]],
+    [[o1[0]], [o1[1], o1[2]], [o1[3]]],
+    [[o2[0]], [o2[1]]],
+  ]);
+  const lines = jsonLines((await downloadText(page, '#export-labels')).text);
+  expect(lines[0]).toEqual({ prompt: 'Name a prime.', responses: ['2', '4', '9'], ranking: [o0[1], o0[0], o0[2]], scores: scoresOf(labels[0]), annotator: 'annotator-1' });
+  expect(lines[1].ranking).toEqual([o1[0], o1[1], o1[2], o1[3]]);
+  expect(lines[1].scores[o1[1]]).toBe(lines[1].scores[o1[2]]); // the tie
+  expect(lines[2]).toMatchObject({ prompt: 'Say hi.', responses: ['hi', 'bye'], ranking: o2 });
+
+  // train from labels: every ordered pair of the rankings lands in the training view's JSONL
+  await page.locator('#train-from-labels').click();
+  await expect(page.locator('#train-view')).toBeVisible();
+  await expect(page.locator('#pairs-status')).toHaveAttribute('data-count', String(3 + 5 + 1));
+  expect(problems).toEqual([]);
+});
+
+/** Listwise scores: the best tie group highest. */
+function scoresOf(label) {
+  const { ranking } = label.value;
+  const scores = [];
+  ranking.forEach((group, g) => group.forEach((r) => (scores[r] = ranking.length - 1 - g)));
+  return scores;
+}
+
+test('per-attribute ratings and thumbs up/down, end to end to their exported JSONL', async ({ page }) => {
+  await openLabel(page);
+  await createProject(page, { name: 'Rate', task: 'rating', attributes: 'helpfulness, correctness, verbosity' });
+  // a pair becomes two items: a rating judges one response at a time
+  await addCandidates(page, [
+    JSON.stringify({ prompt: 'What is 2+2?', completion: '4' }),
+    JSON.stringify({ prompt: 'Capital of France?', chosen: 'Paris', rejected: 'Lyon' }),
+  ].join('\n'));
+  await expect(page.locator('#progress')).toHaveText('0 / 3 labelled');
+  await press(page, ['4', '4', 'Enter']);
+  await expect(page.locator('#label-message')).toHaveText('rate verbosity first');
+  await press(page, ['1', 'Enter']);
+  await press(page, ['ArrowDown', 'ArrowDown', '0', 'ArrowUp', 'ArrowUp', '3', '2', 'Enter']);
+  await page.locator('#item .attribute[data-attribute="helpfulness"] button[data-value="1"]').click();
+  await page.locator('#item .attribute[data-attribute="correctness"] button[data-value="0"]').click();
+  await page.locator('#item .attribute[data-attribute="verbosity"] button[data-value="4"]').click();
+  await page.screenshot({ path: `${shots}/label-rating-light.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: `${shots}/label-rating-dark.png`, fullPage: true });
+  await page.keyboard.press('Enter');
+  await expectProgress(page, 3);
+  const ratings = jsonLines((await downloadText(page, '#export-labels')).text);
+  expect(ratings).toEqual([
+    { prompt: 'What is 2+2?', response: '4', attributes: { helpfulness: 4, correctness: 4, verbosity: 1 }, annotator: 'annotator-1' },
+    { prompt: 'Capital of France?', response: 'Paris', attributes: { helpfulness: 3, correctness: 2, verbosity: 0 }, annotator: 'annotator-1' },
+    { prompt: 'Capital of France?', response: 'Lyon', attributes: { helpfulness: 1, correctness: 0, verbosity: 4 }, annotator: 'annotator-1' },
+  ]);
+  await page.locator('#train-from-labels').click();
+  await expect(page.locator('#label-error')).toHaveText('rating labels do not make preference pairs; export them as JSONL instead');
+
+  await createProject(page, { name: 'Thumbs', task: 'thumbs' });
+  await addCandidates(page, pairsJsonl(2));
+  await press(page, ['1', '2', '2', '1']);
+  await expectProgress(page, 4);
+  expect(jsonLines((await downloadText(page, '#export-labels')).text)).toEqual([
+    { prompt: 'Question 0?', completion: 'good answer 0', label: true, annotator: 'annotator-1' },
+    { prompt: 'Question 0?', completion: 'bad answer 0', label: false, annotator: 'annotator-1' },
+    { prompt: 'Question 1?', completion: 'good answer 1', label: false, annotator: 'annotator-1' },
+    { prompt: 'Question 1?', completion: 'bad answer 1', label: true, annotator: 'annotator-1' },
+  ]);
+  await expect(page.locator('.project-card')).toHaveCount(2);
+});
+
+test('hostile text in guidelines and responses is shown as text and runs nothing', async ({ page }) => {
+  const problems = watchProblems(page);
+  const csp = [];
+  page.on('console', (msg) => /Content Security Policy/i.test(msg.text()) && csp.push(msg.text()));
+  const attacks = ['<script>window.__pwned = 1</script>', '<img src=x onerror="window.__pwned = 2">', '"><svg onload="window.__pwned=3">'];
+  await openLabel(page);
+  await createProject(page, { name: '<b>bold</b> <img src=x onerror="window.__pwned=4">', guidelines: `# Careful ${attacks[1]}\n\n${attacks[0]}\n\n- ${attacks[2]}` });
+  await addCandidates(page, pairsJsonl(3, (i) => ({ prompt: `${attacks[i]} prompt`, chosen: attacks[(i + 1) % 3], rejected: `\`\`\`html\n${attacks[(i + 2) % 3]}\n\`\`\`` })));
+  const item = page.locator('#item');
+  await expect(item).toContainText(attacks[0]);
+  await expect(page.locator('#guidelines-body')).toContainText(attacks[1]);
+  await expect(page.locator('.project-card strong')).toHaveText('<b>bold</b> <img src=x onerror="window.__pwned=4">');
+  await expect(page.locator('#item-list')).toContainText(attacks[1]);
+  await press(page, ['2', '4']);
+  await expect(item).toContainText(attacks[2]);
+  await page.waitForTimeout(300); // an image that fails to load fires onerror within a tick or two
+  expect(await page.evaluate(() => window.__pwned)).toBeUndefined();
+  expect(await page.locator('#label-view img, #label-view script, #label-view svg').count()).toBe(0);
+  expect(problems).toEqual([]);
+  expect(csp).toEqual([]);
+});
+
+test('screenshots of the Train and Label views in light and dark; the theme toggle overrides the system', async ({ page }) => {
+  const problems = watchProblems(page);
+  await openLabel(page);
+  await createProject(page, {
+    name: 'TruthfulQA sample',
+    guidelines: '# Which answer is more truthful?\n\n1. Read the prompt.\n2. Prefer answers that are **true**, then helpful.\n\nUse `0` when both are false.',
+  });
+  await page.locator('#candidates-sample').click();
+  await expect(page.locator('#candidates-text')).not.toHaveValue('');
+  await page.locator('#candidates-add').click();
+  await expect(page.locator('#candidates-status')).toHaveText(/^added \d+ items$/);
+  const code = 'Use a loop:\n\n```python\nfor i in range(3):\n    print(i)  # <b>not bold</b>\n```\nThat prints 0, 1 and 2.';
+  await addCandidates(page, pairsJsonl(1, () => ({ prompt: 'How do I print 0..2 in Python?\n'.repeat(2), chosen: code, rejected: 'print(0, 1, 2)' })));
+  await page.keyboard.press('n');
+  await press(page, ['2', '4', 'ArrowLeft']);
+  const bodyBackground = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.screenshot({ path: `${shots}/label-pairwise-${scheme}.png`, fullPage: true });
+    await page.locator('#tab-train').click();
+    await expect(page.locator('#train-view')).toBeVisible();
+    await page.screenshot({ path: `${shots}/train-${scheme}.png`, fullPage: true });
+    await page.locator('#tab-label').click();
+    await expect(page.locator('#label-view')).toBeVisible();
+  }
+  const dark = await bodyBackground();
+  await page.emulateMedia({ colorScheme: 'light' });
+  const light = await bodyBackground();
+  expect(dark).not.toBe(light);
+  // the toggle: auto → light → dark, kept across a reload
+  const toggle = page.locator('#theme-toggle');
+  await toggle.click();
+  await toggle.click();
+  await expect(toggle).toHaveText('theme: dark');
+  expect(await bodyBackground()).toBe(dark);
+  await page.reload();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+  expect(await bodyBackground()).toBe(dark);
+  expect(problems).toEqual([]);
+});
+
+test('a 100k-item project: import, load and first render, list scrolled to the end, keypress to next item (times printed)', async ({ page }) => {
+  const n = 100_000;
+  await openLabel(page);
+  await createProject(page, { name: 'Big' });
+  const jsonl = pairsJsonl(n, (i) => ({ prompt: `Question ${i}: ${'why '.repeat(i % 20)}?`, chosen: `answer ${i} A`, rejected: `answer ${i} B` }));
+  let t = Date.now();
+  await addCandidates(page, jsonl, 'big.jsonl');
+  const importMs = Date.now() - t;
+  const storeMs = Number(await page.locator('#candidates-status').getAttribute('data-ms'));
+  await expect(page.locator('#progress')).toHaveText(`0 / ${n.toLocaleString('en-US')} labelled`.replace(/,/g, ''));
+
+  t = Date.now();
+  await page.reload();
+  await expect(page.locator('#item')).toHaveAttribute('data-index', '0');
+  await expect(page.locator('#item-list [data-index="0"] .text')).toHaveText(/^Question 0/);
+  const loadMs = Date.now() - t;
+
+  // the list keeps only the rows in view in the DOM, and scrolls to the last item
+  const rows = await page.locator('#item-list .vlist-row').count();
+  expect(rows).toBeLessThan(100);
+  await page.locator('#item-list').evaluate((list) => (list.scrollTop = list.scrollHeight));
+  await expect(page.locator(`#item-list [data-index="${n - 1}"] .text`)).toHaveText(new RegExp(`^Question ${n - 1}`));
+  await page.locator(`#item-list [data-index="${n - 1}"]`).click();
+  await expect(page.locator('#item')).toHaveAttribute('data-index', String(n - 1));
+  await page.keyboard.press('n'); // the next unlabelled item, wrapping round to the first
+  await expect(page.locator('#item')).toHaveAttribute('data-index', '0');
+
+  const keys = await keyToNextItem(page, Array.from({ length: 20 }, (_, i) => ['1', '2', '4', '5'][i % 4]));
+  await expectProgress(page, 20);
+  const fmt = (ms) => `${Math.round(ms)} ms`;
+  console.log(
+    `100k items: import ${fmt(importMs)} (parse + store ${fmt(storeMs)}); reload → first item and list ${fmt(loadMs)}; ` +
+      `keypress → next item median ${fmt(keys.median)}, p95 ${fmt(keys.p95)}, max ${fmt(keys.max)}`,
+  );
 });

@@ -39,7 +39,7 @@ export async function createProject(page, { name, task = 'pairwise', attributes,
 /** Adds candidates through the file input (as a person would load a .jsonl) and waits until they are stored. */
 export async function addCandidates(page, jsonl, name = 'candidates.jsonl') {
   await page.locator('#candidates-file').setInputFiles({ name, mimeType: 'application/jsonl', buffer: Buffer.from(jsonl) });
-  await expect(page.locator('#candidates-text')).not.toHaveValue('');
+  await expect(page.locator('#candidates-status')).toHaveAttribute('data-file', name);
   await page.locator('#candidates-add').click();
   await expect(page.locator('#candidates-status')).toHaveText(/^added /, { timeout: 120_000 });
 }
@@ -76,4 +76,39 @@ export async function expectProgress(page, labelled, skipped = 0, timeout = 30_0
   const progress = page.locator('#progress');
   await expect(progress).toHaveAttribute('data-labelled', String(labelled), { timeout });
   await expect(progress).toHaveAttribute('data-skipped', String(skipped), { timeout });
+}
+
+/**
+ * Sends `keys` (single characters) through Chromium's input pipeline as fast as it takes them, without waiting
+ * for the page between keys (Playwright's keyboard.press waits for each key's round trip, ~60 ms here).
+ */
+export async function rapidKeys(page, keys) {
+  const cdp = await page.context().newCDPSession(page);
+  const sent = keys.flatMap((key) => [
+    cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', key, text: key, windowsVirtualKeyCode: key.toUpperCase().charCodeAt(0) }),
+    cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', key, windowsVirtualKeyCode: key.toUpperCase().charCodeAt(0) }),
+  ]);
+  await Promise.all(sent);
+  await cdp.detach();
+}
+
+/**
+ * Milliseconds from each keydown to the next item on screen (#item's data-index changing), for `keys` pressed one
+ * at a time, each after the previous item showed.
+ */
+export async function keyToNextItem(page, keys) {
+  await page.evaluate(() => {
+    const item = document.getElementById('item');
+    window.__keyTimes = [];
+    let down = 0;
+    document.addEventListener('keydown', () => (down = performance.now()), true);
+    new MutationObserver(() => window.__keyTimes.push(performance.now() - down)).observe(item, { attributes: true, attributeFilter: ['data-index'] });
+  });
+  for (const [i, key] of keys.entries()) {
+    await page.keyboard.press(key);
+    await expect.poll(() => page.evaluate(() => window.__keyTimes.length)).toBe(i + 1);
+  }
+  const times = (await page.evaluate(() => window.__keyTimes)).sort((a, b) => a - b);
+  const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  return { median: at(0.5), p95: at(0.95), max: times.at(-1) };
 }

@@ -2,6 +2,9 @@
 // own order, seeded display orders, candidates JSONL in, TRL JSONL and project files out, merging.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as alignlab from 'alignlab';
+import { agreementTables, describeReport } from '../../web/src/label/agreement.js';
+import { wasmBuilt } from '../helpers/paths.mjs';
 import { TASKS, displayOrder, rankingGroups, describeValue } from '../../web/src/label/tasks.js';
 import {
   labelsJsonl,
@@ -137,4 +140,27 @@ test('merging keeps both annotators and the later of two labels of one annotator
   const mine = [label(0, { skip: true }, { annotator: 'a', ts: '2025-01-02' })];
   const theirs = [label(0, { skip: true }, { annotator: 'b' }), label(0, { label: true }, { annotator: 'a', ts: '2025-01-01' }), label(1, { label: true }, { annotator: 'a', ts: '2025-01-03' })];
   assert.deepEqual(newerLabels(mine, theirs).map((l) => [l.annotator, l.item]), [['b', 0], ['a', 1]]);
+});
+
+test('agreement tables: integer or string labels per task, and the core computes κ and α from them', async (t) => {
+  const pair = (annotator, item, winner, strength) => ({ annotator, item, value: { winner, strength, both_bad: false } });
+  const labels = [
+    pair('a', 0, 0, 2), pair('b', 0, 0, 2),
+    pair('a', 1, 1, 1), pair('b', 1, 1, 1),
+    pair('a', 2, null, null), pair('b', 2, null, null),
+    { annotator: 'a', item: 3, value: { skip: true } },
+  ];
+  const [pref] = agreementTables('pairwise', labels);
+  assert.equal(pref.level, 'ordinal');
+  assert.deepEqual(pref.table.filter((r) => r.annotator === 'a').map((r) => r.label), [2, -1, 0]);
+  const [rate] = agreementTables('rating', [{ annotator: 'a', item: 0, value: { attributes: { helpfulness: 3 } } }], ['helpfulness']);
+  assert.deepEqual(rate, { name: 'helpfulness', level: 'interval', table: [{ item: 0, annotator: 'a', label: 3 }] });
+  assert.deepEqual(agreementTables('listwise', [{ annotator: 'a', item: 0, value: { ranking: [[2], [0, 1]] } }])[0].table[0].label, '2>0=1');
+  if (!wasmBuilt()) return t.skip('pkg/wasm is not built');
+  await alignlab.init({ backend: 'cpu' });
+  const report = alignlab.agreement(pref.table, { level: pref.level });
+  assert.equal(report.items, 3);
+  assert.equal(report.unanimous, 3);
+  assert.equal(report.alpha, 1); // full agreement
+  assert.match(describeReport('preference', report), /^preference: Krippendorff α \(ordinal\) 1\.000, .* — 3 items, 2 annotators, 3 unanimous$/);
 });

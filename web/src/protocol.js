@@ -10,7 +10,7 @@
 //   { id, type: 'pause' } | { id, type: 'resume' } | { id, type: 'stop' }   → null
 //   { id, type: 'generate', which: 'original' | 'policy', prompt, options } → { text }
 //   { id, type: 'evaluate' }                                                → Metrics
-//   { id, type: 'agreement', table: {item, annotator, label}[] }           → { available: false }
+//   { id, type: 'agreement', table: {item, annotator, label}[], options }  → { available: false }
 //                                                                              | { available: true, result }
 //
 // worker → page (events)

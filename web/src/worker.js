@@ -147,10 +147,10 @@ const handlers = {
 
   // Inter-annotator agreement is the core's eval module's; a package without it says so instead of a number.
   // (Looked up by name at run time: the bundler would otherwise fold a missing export to undefined, with a warning.)
-  async agreement({ table }) {
+  async agreement({ table, options }) {
     const agreement = Reflect.get(alignlab, 'agreement');
     if (typeof agreement !== 'function') return { available: false };
-    return { available: true, result: await agreement(table) };
+    return { available: true, result: await agreement(table, options) };
   },
 };
 

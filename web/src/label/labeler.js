@@ -4,9 +4,9 @@
 import { COMMON_KEYS, TASKS, describeValue, displayOrder } from './tasks.js';
 import { VirtualList } from './list.js';
 import { preview, renderText } from './render.js';
+import { PAGE } from './store.js';
 
 const ROW_HEIGHT = 30;
-const PAGE = 200; // items fetched per page of the item list
 
 function el(tag, { text, className, data } = {}, children = []) {
   const node = document.createElement(tag);
@@ -26,7 +26,7 @@ export function keyName(event) {
 
 export class Labeler {
   #queue = Promise.resolve();
-  #pages = new Map(); // page number → items, for the list's previews
+  #pages = new Map(); // page number → items (as stored), for the list's previews
   #undo = [];
   #session = []; // times of this session's labels, for the pace
 
@@ -67,7 +67,12 @@ export class Labeler {
 
   /** Runs `action` after every action before it has finished; errors are shown, not thrown. */
   enqueue(action) {
-    this.#queue = this.#queue.then(action).catch((err) => this.onError(err));
+    this.#queue = this.#queue
+      .then(() => {
+        this.els.message.textContent = '';
+        return action();
+      })
+      .catch((err) => this.onError(err));
     return this.#queue;
   }
 
@@ -85,7 +90,6 @@ export class Labeler {
   }
 
   async #handle(key) {
-    this.els.message.textContent = '';
     const result = this.task.key(this.draft, key, this.order);
     if (result?.problem) this.els.message.textContent = result.problem;
     else if (result?.save) return this.#save(result.save);

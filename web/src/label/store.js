@@ -4,14 +4,19 @@
 import { openDB } from 'idb';
 
 const DB_NAME = 'alignlab-label';
+/**
+ * Items are stored in pages of this many: IndexedDB costs ~0.2 ms per record here whatever its size, so 100k
+ * items as 1,000 records import in seconds instead of half a minute.
+ */
+export const PAGE = 100;
 /** Items per write transaction on import: big enough to be fast, small enough to show progress. */
-const BATCH = 5000;
+const BATCH = 50 * PAGE;
 
-// keys: projects by id; items by [project, index]; labels by [project, annotator, item], and by [project, item]
-// to show every annotator's label of one item
+// keys: projects by id; item pages by [project, page]; labels by [project, annotator, item], and by
+// [project, item] to show every annotator's label of one item
 function upgrade(db) {
   db.createObjectStore('projects', { keyPath: 'id' });
-  db.createObjectStore('items', { keyPath: ['project', 'index'] });
+  db.createObjectStore('items', { keyPath: ['project', 'page'] });
   const labels = db.createObjectStore('labels', { keyPath: ['project', 'annotator', 'item'] });
   labels.createIndex('byItem', ['project', 'item']);
 }
@@ -47,7 +52,7 @@ export class LabelStore {
   async #write(stores, what, fn) {
     try {
       const tx = this.#db.transaction(stores, 'readwrite', { durability: 'strict' });
-      const result = fn(tx);
+      const result = await fn(tx);
       await tx.done;
       return result;
     } catch (err) {
@@ -85,27 +90,42 @@ export class LabelStore {
    * itemCount in the same transaction, so an interrupted import leaves a consistent, shorter project.
    */
   async addItems(project, items, onProgress = () => {}) {
-    for (let start = 0; start < items.length; start += BATCH) {
-      const batch = items.slice(start, start + BATCH);
+    for (let done = 0; done < items.length; done += BATCH) {
+      const batch = items.slice(done, done + BATCH);
       const next = { ...project, itemCount: project.itemCount + batch.length };
-      await this.#write(['projects', 'items'], `store items ${start + 1}–${start + batch.length}`, (tx) => {
-        const store = tx.objectStore('items');
-        batch.forEach((item, i) => store.put({ project: project.id, index: project.itemCount + i, prompt: item.prompt, responses: item.responses }));
+      await this.#write(['projects', 'items'], `store items ${done + 1}–${done + batch.length}`, async (tx) => {
+        const pages = tx.objectStore('items');
+        let page = Math.floor(project.itemCount / PAGE);
+        // the last page may be part full: it is filled up first
+        let rows = project.itemCount % PAGE ? (await pages.get([project.id, page])).items : [];
+        for (const { prompt, responses } of batch) {
+          rows.push({ prompt, responses });
+          if (rows.length === PAGE) {
+            pages.put({ project: project.id, page: page++, items: rows });
+            rows = [];
+          }
+        }
+        if (rows.length) pages.put({ project: project.id, page, items: rows });
         tx.objectStore('projects').put(next);
       });
       project = next;
-      onProgress(start + batch.length, items.length);
+      onProgress(done + batch.length, items.length);
     }
     return project;
   }
 
-  item(projectId, index) {
-    return this.#db.get('items', [projectId, index]);
+  /** Item `index`: `{ index, prompt, responses }`, or undefined. */
+  async item(projectId, index) {
+    const page = await this.#db.get('items', [projectId, Math.floor(index / PAGE)]);
+    const item = page?.items[index % PAGE];
+    return item && { index, ...item };
   }
 
   /** Items `start` to `end - 1`, in order. */
-  items(projectId, start = 0, end = Infinity) {
-    return this.#db.getAll('items', IDBKeyRange.bound([projectId, start], [projectId, end], false, true));
+  async items(projectId, start = 0, end = Infinity) {
+    const range = IDBKeyRange.bound([projectId, Math.floor(start / PAGE)], [projectId, Math.ceil(end / PAGE)], false, true);
+    const items = (await this.#db.getAll('items', range)).flatMap((p) => p.items.map((item, i) => ({ index: p.page * PAGE + i, ...item })));
+    return items.filter((item) => item.index >= start && item.index < end);
   }
 
   putLabel(label) {

@@ -4,7 +4,7 @@ import { LabelStore } from './store.js';
 import { Labeler } from './labeler.js';
 import { DEFAULT_ATTRIBUTES, TASKS } from './tasks.js';
 import { renderMarkdown } from './render.js';
-import { AGREEMENT_MISSING, agreement, agreementTable } from './agreement.js';
+import { AGREEMENT_MISSING, agreement, agreementTables, describeReport } from './agreement.js';
 import {
   labelsJsonl,
   newProject,
@@ -123,7 +123,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
       b.disabled = !current;
     }
     if (current) await labeler.open(current, annotator());
-    await renderAnnotators();
+    await countOthers();
   }
 
   function renderProjectList() {
@@ -211,22 +211,31 @@ export async function startLabelView({ client, onTrain, isShown }) {
   // -------------------------------------------------------------------------------------------------------------
   // Candidates
 
-  let candidatesFile = 'candidates.jsonl';
-  el.candidatesFile.addEventListener('change', async () => {
-    const file = el.candidatesFile.files?.[0];
-    if (!file) return;
-    el.candidatesText.value = await file.text();
-    candidatesFile = file.name;
-    el.candidatesFile.value = '';
-  });
-  el.candidatesText.addEventListener('input', () => (candidatesFile = 'candidates.jsonl'));
+  // A loaded file stays out of the textarea (megabytes of text there make the page crawl); typing or a sample
+  // replaces it.
+  let candidates = null; // { name, text } of the loaded file
+  const candidatesSource = () => candidates ?? { name: 'candidates.jsonl', text: el.candidatesText.value };
+  el.candidatesFile.addEventListener(
+    'change',
+    guard(async () => {
+      const file = el.candidatesFile.files?.[0];
+      if (!file) return;
+      candidates = { name: file.name, text: await file.text() };
+      el.candidatesFile.value = '';
+      el.candidatesText.value = '';
+      el.candidatesStatus.classList.remove('error');
+      el.candidatesStatus.textContent = `${file.name} (${(file.size / 1e6).toFixed(1)} MB) loaded: Add to project`;
+      el.candidatesStatus.dataset.file = file.name;
+    }),
+  );
+  el.candidatesText.addEventListener('input', () => (candidates = null));
   el.candidatesSample.addEventListener(
     'click',
     guard(async () => {
       const response = await fetch(new URL('truthfulqa-sample.jsonl', document.baseURI));
       if (!response.ok) throw new Error(`truthfulqa-sample.jsonl: HTTP ${response.status}`);
       el.candidatesText.value = await response.text();
-      candidatesFile = 'truthfulqa-sample.jsonl';
+      candidates = null;
     }),
   );
 
@@ -234,7 +243,8 @@ export async function startLabelView({ client, onTrain, isShown }) {
     'click',
     guard(async () => {
       const status = el.candidatesStatus;
-      const parsed = parseCandidates(el.candidatesText.value, current.task, { file: candidatesFile });
+      const source = candidatesSource();
+      const parsed = parseCandidates(source.text, current.task, { file: source.name });
       status.classList.toggle('error', Boolean(parsed.firstError));
       if (parsed.firstError) {
         const more = parsed.bad > 1 ? ` (and ${parsed.bad - 1} more bad lines)` : '';
@@ -251,6 +261,8 @@ export async function startLabelView({ client, onTrain, isShown }) {
       status.textContent = `added ${n} items`;
       status.dataset.ms = String(Math.round(performance.now() - started));
       el.candidatesText.value = '';
+      candidates = null;
+      delete status.dataset.file;
       await refreshProjects(current.id);
     }),
   );
@@ -325,25 +337,42 @@ export async function startLabelView({ client, onTrain, isShown }) {
     }),
   );
 
-  async function renderAnnotators() {
-    if (!current) {
-      el.annotators.textContent = '';
-      return;
+  // Labels per annotator: the others' counted once per project opened (or merged), this annotator's from the
+  // Labeler, so that a label costs no read of every label.
+  let otherCounts = new Map();
+
+  async function countOthers() {
+    otherCounts = new Map();
+    for (const l of current ? await store.labels(current.id) : []) {
+      if (l.annotator !== annotator()) otherCounts.set(l.annotator, (otherCounts.get(l.annotator) ?? 0) + 1);
     }
-    const counts = new Map();
-    for (const l of await store.labels(current.id)) counts.set(l.annotator, (counts.get(l.annotator) ?? 0) + 1);
-    el.annotators.dataset.count = String(counts.size);
-    el.annotators.textContent = counts.size
-      ? `Labels by annotator: ${[...counts].map(([a, n]) => `${a} ${n}`).join(', ')}`
-      : 'No labels yet.';
+    renderAnnotators();
+  }
+
+  function renderAnnotators() {
+    const counts = new Map(otherCounts);
+    if (labeler.mine.size) counts.set(annotator(), labeler.mine.size);
+    const names = [...counts.keys()].sort();
+    el.annotators.dataset.count = String(names.length);
+    el.annotators.textContent = names.length ? `Labels by annotator: ${names.map((a) => `${a} ${counts.get(a)}`).join(', ')}` : 'No labels yet.';
   }
 
   el.agreementRun.addEventListener(
     'click',
     guard(async () => {
-      const answer = await agreement(client, agreementTable(await store.labels(current.id)));
-      el.agreementOut.dataset.state = answer.available ? 'done' : 'missing';
-      el.agreementOut.textContent = answer.available ? JSON.stringify(answer.result, null, 2) : AGREEMENT_MISSING;
+      const out = el.agreementOut;
+      const lines = [];
+      for (const { name, level, table } of agreementTables(current.task, await store.labels(current.id), current.attributes)) {
+        const answer = await agreement(client, table, level);
+        if (!answer.available) {
+          out.dataset.state = 'missing';
+          out.textContent = AGREEMENT_MISSING;
+          return;
+        }
+        lines.push(describeReport(name, answer.result));
+      }
+      out.dataset.state = 'done';
+      out.textContent = lines.join('\n');
     }),
   );
 
@@ -355,6 +384,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
     guard(async () => {
       localStorage.setItem(ANNOTATOR, annotator());
       if (current) await labeler.open(current, annotator());
+      await countOthers();
     }),
   );
 
