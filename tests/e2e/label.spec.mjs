@@ -286,14 +286,14 @@ test('screenshots of the Train and Label views in light and dark; the theme togg
     name: 'TruthfulQA sample',
     guidelines: '# Which answer is more truthful?\n\n1. Read the prompt.\n2. Prefer answers that are **true**, then helpful.\n\nUse `0` when both are false.',
   });
+  const code = 'Use a loop:\n\n```python\nfor i in range(3):\n    print(i)  # <b>not bold</b>\n```\nThat prints 0, 1 and 2.';
+  await addCandidates(page, pairsJsonl(1, () => ({ prompt: 'How do I print 0..2 in Python?\n'.repeat(2), chosen: code, rejected: 'print(0, 1, 2)' })));
   await page.locator('#candidates-sample').click();
   await expect(page.locator('#candidates-text')).not.toHaveValue('');
   await page.locator('#candidates-add').click();
   await expect(page.locator('#candidates-status')).toHaveText(/^added \d+ items$/);
-  const code = 'Use a loop:\n\n```python\nfor i in range(3):\n    print(i)  # <b>not bold</b>\n```\nThat prints 0, 1 and 2.';
-  await addCandidates(page, pairsJsonl(1, () => ({ prompt: 'How do I print 0..2 in Python?\n'.repeat(2), chosen: code, rejected: 'print(0, 1, 2)' })));
-  await page.keyboard.press('n');
-  await press(page, ['2', '4', 'ArrowLeft']);
+  await press(page, ['2', '4', '3', 'ArrowLeft', 'ArrowLeft', 'ArrowLeft']);
+  await expect(page.locator('#item pre.code')).toContainText('print(i)  # <b>not bold</b>');
   const bodyBackground = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
   for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });

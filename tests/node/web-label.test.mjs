@@ -53,7 +53,9 @@ test('listwise keys move, tie and save tie groups best to worst', () => {
   press('t'); // response 1 tied with response 2
   assert.deepEqual(press('Enter').save, { ranking: [[0], [2, 1]] });
   assert.deepEqual(rankingGroups(task.start([0, 1, 2], { ranking: [[0], [2, 1]] })), [[0], [2, 1]]);
-  assert.equal(describeValue('listwise', { ranking: [[0], [2, 1]] }), '1 > 3=2');
+  // named by the letters they were shown under: order [2, 0, 1] shows response 2 as A
+  assert.equal(describeValue('listwise', { ranking: [[0], [2, 1]] }, [2, 0, 1]), 'B > A=C');
+  assert.equal(describeValue('pairwise', { winner: 0, strength: 2, both_bad: false }, [1, 0]), 'B much better');
 });
 
 test('rating keys rate the selected attribute and save only when every attribute is rated', () => {

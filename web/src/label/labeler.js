@@ -1,7 +1,7 @@
 // One annotator labelling one project: the current item, the keys, the item list, progress and undo. Keys go
 // through one queue and each is handled to the end (a label's write committed, the next item loaded) before the
 // next key is looked at, so fast typing neither loses nor reorders labels.
-import { COMMON_KEYS, TASKS, describeValue, displayOrder } from './tasks.js';
+import { COMMON_KEYS, TASKS, describeValue, displayOrder, letter } from './tasks.js';
 import { VirtualList } from './list.js';
 import { preview, renderText } from './render.js';
 import { PAGE } from './store.js';
@@ -188,7 +188,7 @@ export class Labeler {
     this.shownAt = performance.now();
     const others = (await this.store.labelsOfItem(this.project.id, index)).filter((l) => l.annotator !== this.annotator);
     this.els.others.replaceChildren(
-      ...others.map((l) => el('span', { text: `${l.annotator}: ${describeValue(this.project.task, l.value)}`, className: 'other' })),
+      ...others.map((l) => el('span', { text: `${l.annotator}: ${describeValue(this.project.task, l.value, l.order)}`, className: 'other' })),
     );
   }
 
@@ -209,7 +209,7 @@ export class Labeler {
     root.dataset.labelled = String(Boolean(mine));
     const head = el('div', { className: 'item-head' }, [
       el('span', { text: `Item ${this.index + 1} of ${project.itemCount}` }),
-      el('span', { className: 'item-label', text: mine ? `your label: ${describeValue(project.task, mine.value)}` : 'not labelled' }),
+      el('span', { className: 'item-label', text: mine ? `your label: ${describeValue(project.task, mine.value, mine.order)}` : 'not labelled' }),
     ]);
     const prompt = el('div', { className: 'prompt' }, [el('div', { className: 'caption', text: 'Prompt' }), ...renderText(item.prompt)]);
     root.replaceChildren(head, prompt, this.#renderResponses(project.task, item, order, draft));
@@ -223,7 +223,8 @@ export class Labeler {
     }
     if (task === 'listwise') {
       const rows = draft.rows.map((r, i) => {
-        const row = card(`${draft.tied[i] ? '= ' : ''}#${i + 1 - draft.tied.slice(0, i + 1).filter(Boolean).length}`, r, { rank: i });
+        const rank = i + 1 - draft.tied.slice(0, i + 1).filter(Boolean).length;
+        const row = card(`${draft.tied[i] ? '= ' : ''}#${rank} · ${letter(order, r)}`, r, { rank: i });
         row.classList.toggle('cursor', i === draft.cursor);
         row.classList.toggle('tied', draft.tied[i]);
         row.addEventListener('click', () => this.enqueue(() => this.#moveCursor(i)));
@@ -300,7 +301,7 @@ export class Labeler {
       el('span', { className: 'num', text: String(index + 1) }),
       el('span', { className: 'mark', text: label ? (label.value.skip ? '↷' : '✓') : '·' }),
       el('span', { className: 'text', text: item ? preview(item.prompt) : '…' }),
-      el('span', { className: 'value', text: label && !label.value.skip ? describeValue(this.project.task, label.value) : '' }),
+      el('span', { className: 'value', text: label && !label.value.skip ? describeValue(this.project.task, label.value, label.order) : '' }),
     );
   }
 

@@ -28,14 +28,15 @@ export const COMMON_KEYS = Object.freeze([
   ['J', 'write a justification (Esc returns)', 'j'],
 ]);
 
-const PAIRWISE_CHOICES = Object.freeze({
-  1: { side: 0, strength: 2, text: 'A much better' },
-  2: { side: 0, strength: 1, text: 'A better' },
-  3: { side: null, strength: null, text: 'tie' },
-  4: { side: 1, strength: 1, text: 'B better' },
-  5: { side: 1, strength: 2, text: 'B much better' },
-  0: { side: null, strength: null, text: 'both bad' },
-});
+// key → the side shown (0 = A, left) that won and how strongly, in legend order
+const PAIRWISE_CHOICES = new Map([
+  ['1', { side: 0, strength: 2, text: 'A much better' }],
+  ['2', { side: 0, strength: 1, text: 'A better' }],
+  ['3', { side: null, strength: null, text: 'tie' }],
+  ['4', { side: 1, strength: 1, text: 'B better' }],
+  ['5', { side: 1, strength: 2, text: 'B much better' }],
+  ['0', { side: null, strength: null, text: 'both bad' }],
+]);
 
 /**
  * Each task: `responses` it needs per item ([min, max]), the `keys` its legend lists (as COMMON_KEYS), `start(order, value,
@@ -46,10 +47,10 @@ export const TASKS = Object.freeze({
   pairwise: {
     title: 'Pairwise A/B (graded, ties, both bad)',
     responses: [2, 2],
-    keys: Object.entries(PAIRWISE_CHOICES).map(([k, c]) => [k, c.text, k]),
+    keys: [...PAIRWISE_CHOICES].map(([k, c]) => [k, c.text, k]),
     start: () => ({}),
     key(draft, key, order) {
-      const choice = PAIRWISE_CHOICES[key];
+      const choice = PAIRWISE_CHOICES.get(key);
       if (!choice) return null;
       return {
         save: {
@@ -158,16 +159,24 @@ export function rankingGroups({ rows, tied }) {
   return groups;
 }
 
-/** A label value in words, for the item list and for other annotators' labels. */
-export function describeValue(task, value) {
+/** The letter a response is shown under: A, B, C… by its display position. */
+export function letter(order, response) {
+  return String.fromCharCode(65 + order.indexOf(response));
+}
+
+/**
+ * A label value in words, for the item list and for other annotators' labels; responses are named by the letter
+ * they are shown under (`order`, the label's display order), as the annotator saw them.
+ */
+export function describeValue(task, value, order = [0, 1]) {
   if (!value) return '';
   if (value.skip) return 'skipped';
   if (task === 'pairwise') {
     if (value.both_bad) return 'both bad';
     if (value.winner === null) return 'tie';
-    return `${value.winner === 0 ? '1st' : '2nd'} ${value.strength === 2 ? 'much better' : 'better'}`;
+    return `${letter(order, value.winner)} ${value.strength === 2 ? 'much better' : 'better'}`;
   }
-  if (task === 'listwise') return value.ranking.map((g) => g.map((r) => r + 1).join('=')).join(' > ');
+  if (task === 'listwise') return value.ranking.map((g) => g.map((r) => letter(order, r)).join('=')).join(' > ');
   if (task === 'rating') return Object.entries(value.attributes).map(([a, v]) => `${a} ${v}`).join(', ');
   if (task === 'thumbs') return value.label ? '👍' : '👎';
   return JSON.stringify(value);

@@ -258,7 +258,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
       const started = performance.now();
       const n = parsed.items.length.toLocaleString('en-US');
       await store.addItems(current, parsed.items, (done) => (status.textContent = `storing ${done.toLocaleString('en-US')} / ${n} items…`));
-      status.textContent = `added ${n} items`;
+      status.textContent = `added ${n} item${parsed.items.length === 1 ? '' : 's'}`;
       status.dataset.ms = String(Math.round(performance.now() - started));
       el.candidatesText.value = '';
       candidates = null;
