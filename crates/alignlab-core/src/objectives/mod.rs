@@ -2,5 +2,8 @@
 //! computed in chunks of tokens); each family of losses has a file of its own, named as in the papers.
 
 pub mod dpo;
+pub mod kto;
+pub mod lipo;
 pub mod logprob;
+pub mod modpo;
 pub mod reward;
