@@ -141,6 +141,15 @@ pub struct TrainArgs {
     /// Reward model: centering coefficient c of c·(r_w + r_l)² [default: 0].
     #[arg(long)]
     pub center_rewards_coefficient: Option<f64>,
+    /// Held-out preference pairs, evaluated every --eval-steps steps and at the end (eval_ metrics).
+    #[arg(long)]
+    pub eval_data: Option<PathBuf>,
+    /// Hold out this fraction of --data for evaluation instead (seeded by --seed) [default: 0].
+    #[arg(long)]
+    pub eval_split: Option<f64>,
+    /// Evaluate the held-out pairs every N steps [default: only at the end].
+    #[arg(long)]
+    pub eval_steps: Option<usize>,
     /// Micro-batches of --batch-size pairs per optimizer step [default: 1].
     #[arg(long)]
     pub gradient_accumulation_steps: Option<usize>,
@@ -195,7 +204,10 @@ impl TrainArgs {
         }
         set!(beta, label_smoothing, learning_rate, num_epochs, batch_size, warmup_steps, weight_decay, max_grad_norm);
         set!(seed, max_length, max_prompt_length, simpo_gamma, cpo_alpha, reward_loss_type);
-        set!(center_rewards_coefficient, gradient_accumulation_steps);
+        set!(center_rewards_coefficient, gradient_accumulation_steps, eval_split);
+        if self.eval_steps.is_some() {
+            c.eval_steps = self.eval_steps;
+        }
         if let Some(t) = &self.loss_type {
             c.loss_type = t.clone();
         }

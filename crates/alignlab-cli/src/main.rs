@@ -8,13 +8,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use alignlab_core::data::{ReadOptions, read_preferences, tokenize_pair};
+use alignlab_core::data::{ReadOptions, TokenizedPair, read_preferences, tokenize_pair, train_eval_split};
 use alignlab_core::generate::{GenerateOptions, greedy};
 use alignlab_core::metrics;
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::tiny::tiny_gguf;
 use alignlab_core::tokenizer::Message;
-use alignlab_core::train::{Objective, Trainer};
+use alignlab_core::train::{Objective, TrainConfig, Trainer};
 use alignlab_core::weights::safetensors::to_safetensors;
 use anyhow::{Context, Result, bail};
 use args::{Cli, Command, DeviceArg, GenerateArgs, TrainArgs};
@@ -108,23 +108,11 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     let config = a.resolve(objective)?;
     let device = device(a.device);
     let pre = load_model(&a.model, &device)?;
-    let name = a.data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let text = fs::read_to_string(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
-    let report =
-        read_preferences(&name, &text, &ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() })?;
-    for (line, reason) in &report.skipped {
-        eprintln!("skipped {name}:{line}: {reason}");
-    }
-    let mut records = report.records;
-    if let Some(n) = a.limit {
-        records.truncate(n);
-    }
-    let topts = config.tokenize_options();
-    let pairs = records
-        .iter()
-        .filter(|r| !r.tie)
-        .map(|r| tokenize_pair(&pre.tokenizer, r, &topts))
-        .collect::<Result<Vec<_>, _>>()?;
+    let pairs = read_pairs(&a.data, &a, &pre, &config)?;
+    let (pairs, eval_pairs) = match &a.eval_data {
+        Some(path) => (pairs, read_pairs(path, &a, &pre, &config)?),
+        None => train_eval_split(pairs, config.eval_split, config.seed),
+    };
     let pad = pre.tokenizer.pad_id().or(pre.tokenizer.eos_id()).unwrap_or(0);
 
     let out = a.out.clone().unwrap_or_else(|| default_run_dir(objective));
@@ -134,8 +122,16 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     });
     write_file(&out.join("config.json"), serde_json::to_string_pretty(&run_info)?.as_bytes())?;
 
-    eprintln!("{} pairs from {}; run folder {}", pairs.len(), a.data.display(), out.display());
+    eprintln!(
+        "{} training pairs, {} held out, from {}; run folder {}",
+        pairs.len(),
+        eval_pairs.len(),
+        a.data.display(),
+        out.display()
+    );
+    let eval_steps = config.eval_steps;
     let mut trainer = pollster::block_on(Trainer::new(pre.model, pairs, config, pad, &device))?;
+    pollster::block_on(trainer.set_eval_pairs(eval_pairs))?;
     let bar = ProgressBar::new(trainer.total_steps() as u64);
     bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})")?);
     let mut log = fs::File::create(out.join("metrics.jsonl"))?;
@@ -143,12 +139,15 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     let mut tokens = 0.0;
     let acc_key = if objective == Objective::Dpo { metrics::REWARDS_ACCURACIES } else { metrics::ACCURACY };
     while !trainer.is_done() {
-        let ms = match pollster::block_on(trainer.steps(a.log_every.max(1))) {
+        let until_eval = eval_steps.map_or(usize::MAX, |n| n - trainer.step_count() % n);
+        let ms = match pollster::block_on(trainer.steps(a.log_every.max(1).min(until_eval))) {
             Ok(ms) => ms,
             Err(e) => {
+                // The failed steps already changed the weights: keep the last checkpoint on disk as it is.
                 bar.abandon();
-                save_checkpoint(&trainer, &out)?;
-                return Err(e.into());
+                let kept = out.join("model.safetensors");
+                let kept = if kept.exists() { format!("{} is kept", kept.display()) } else { "none was saved".into() };
+                return Err(anyhow::Error::new(e).context(format!("training stopped; the last checkpoint: {kept}")));
             }
         };
         for m in &ms {
@@ -162,22 +161,56 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
             bar.set_message(format!("loss {:.4} acc {:.2}", m[metrics::LOSS], m[acc_key]));
         }
         bar.set_position(trainer.step_count() as u64);
+        if eval_steps.is_some_and(|n| trainer.step_count() % n == 0 && !trainer.is_done())
+            && let Some(m) = pollster::block_on(trainer.evaluate_held_out())?
+        {
+            writeln!(log, "{}", serde_json::to_string(&m)?)?;
+            bar.suspend(|| {
+                eprintln!(
+                    "held out at step {}: {}",
+                    trainer.step_count(),
+                    serde_json::to_string(&m).unwrap_or_default()
+                )
+            });
+        }
         if a.save_steps > 0 && trainer.step_count() % a.save_steps == 0 && !trainer.is_done() {
             save_checkpoint(&trainer, &out)?;
         }
     }
     bar.finish();
     let secs = start.elapsed().as_secs_f64();
-    let eval = pollster::block_on(trainer.evaluate())?;
+    let mut eval = pollster::block_on(trainer.evaluate())?;
+    if let Some(held_out) = pollster::block_on(trainer.evaluate_held_out())? {
+        writeln!(log, "{}", serde_json::to_string(&held_out)?)?;
+        eval.extend(held_out);
+    }
     writeln!(fs::File::create(out.join("eval.json"))?, "{}", serde_json::to_string_pretty(&eval)?)?;
     save_checkpoint(&trainer, &out)?;
     eprintln!(
-        "{} steps in {secs:.1}s ({:.1} response tokens/s); final metrics over the training pairs: {}",
+        "{} steps in {secs:.1}s ({:.1} response tokens/s); final metrics (training pairs, eval_: held out): {}",
         trainer.step_count(),
         tokens / secs,
         serde_json::to_string(&eval)?
     );
     Ok(())
+}
+
+/// Reads and tokenizes a preference file; ties are left out of pairwise training.
+fn read_pairs(path: &Path, a: &TrainArgs, pre: &Pretrained, config: &TrainConfig) -> Result<Vec<TokenizedPair>> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let report =
+        read_preferences(&name, &text, &ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() })?;
+    for (line, reason) in &report.skipped {
+        eprintln!("skipped {name}:{line}: {reason}");
+    }
+    let mut records = report.records;
+    if let Some(n) = a.limit {
+        records.truncate(n);
+    }
+    let topts = config.tokenize_options();
+    let pairs = records.iter().filter(|r| !r.tie).map(|r| tokenize_pair(&pre.tokenizer, r, &topts));
+    Ok(pairs.collect::<Result<Vec<_>, _>>()?)
 }
 
 fn save_checkpoint(trainer: &Trainer, out: &Path) -> Result<()> {

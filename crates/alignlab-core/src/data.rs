@@ -419,6 +419,22 @@ pub struct TokenizedPair {
     pub ref_rejected_logps: Option<f32>,
 }
 
+/// Splits `items` into (train, held out) with `round(eval_fraction · n)` held out, chosen by a seeded shuffle so
+/// every surface holds out the same records; the order within each part is the input order.
+pub fn train_eval_split<T>(items: Vec<T>, eval_fraction: f64, seed: u64) -> (Vec<T>, Vec<T>) {
+    let n = items.len();
+    let held = ((eval_fraction.clamp(0.0, 1.0) * n as f64).round() as usize).min(n);
+    let mut order: Vec<usize> = (0..n).collect();
+    crate::rng::SplitMix64::new(seed ^ 0x5eed_e7a1).shuffle(&mut order);
+    let mut is_eval = vec![false; n];
+    order[..held].iter().for_each(|&i| is_eval[i] = true);
+    let (mut train, mut eval) = (Vec::new(), Vec::new());
+    for (item, e) in items.into_iter().zip(is_eval) {
+        if e { eval.push(item) } else { train.push(item) }
+    }
+    (train, eval)
+}
+
 /// Tokenises a record into prompt ids and response ids; a trainer scores `prompt ++ response` and
 /// masks everything but the response ids.
 ///

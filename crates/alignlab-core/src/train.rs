@@ -57,6 +57,10 @@ pub struct TrainConfig {
     pub center_rewards_coefficient: f64,
     /// Micro-batches of `batch_size` pairs whose gradients add up to one optimizer step.
     pub gradient_accumulation_steps: usize,
+    /// Fraction of the records held out for evaluation (seeded by `seed`; 0: none).
+    pub eval_split: f64,
+    /// Evaluate the held-out pairs every this many steps (and at the end).
+    pub eval_steps: Option<usize>,
     /// Peak learning rate of AdamW (1e-5 suits SmolLM2-size models; tiny models take 1e-3).
     pub learning_rate: f64,
     /// Stop after this many optimizer steps (otherwise `num_epochs` epochs).
@@ -95,6 +99,8 @@ impl Default for TrainConfig {
             reward_loss_type: RewardLossType::BradleyTerry,
             center_rewards_coefficient: 0.0,
             gradient_accumulation_steps: 1,
+            eval_split: 0.0,
+            eval_steps: None,
             learning_rate: 1e-5,
             max_steps: None,
             num_epochs: 1,
@@ -126,6 +132,12 @@ impl TrainConfig {
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.eval_split) {
+            return bad("eval_split", format!("must be in [0, 1), got {}", self.eval_split));
+        }
+        if self.eval_steps == Some(0) {
+            return bad("eval_steps", "must be at least 1".into());
         }
         if self.gradient_accumulation_steps == 0 {
             return bad("gradient_accumulation_steps", "must be at least 1".into());
@@ -328,6 +340,8 @@ pub struct Trainer {
     reference: Vec<(f32, f32)>,
     dpo_loss: DpoLoss,
     reward_loss: RewardLoss,
+    /// Held-out pairs and their reference log-probs.
+    eval: Option<(Vec<TokenizedPair>, Vec<(f32, f32)>)>,
     order: Vec<usize>,
     rng: SplitMix64,
     step: usize,
@@ -383,6 +397,7 @@ impl Trainer {
             reference,
             dpo_loss,
             reward_loss,
+            eval: None,
             order: Vec::new(),
             step: 0,
             total_steps,
@@ -471,17 +486,49 @@ impl Trainer {
         Ok(host)
     }
 
+    /// Holds `pairs` out of training, for [`Trainer::evaluate_held_out`]. Their reference log-probs come from
+    /// the starting policy, so this must happen before the first step.
+    pub async fn set_eval_pairs(&mut self, pairs: Vec<TokenizedPair>) -> Result<(), TrainError> {
+        if self.step > 0 {
+            return Err(TrainError::Config { field: "eval", msg: "held-out pairs must be set before training".into() });
+        }
+        let reference = match self.policy.as_ref() {
+            Some(Policy::Lm(m)) if !self.reference.is_empty() => {
+                reference_logps(&m.valid(), &pairs, self.config.batch_size, self.pad_id, self.chunk, &self.device)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        self.eval = Some((pairs, reference));
+        Ok(())
+    }
+
     /// Metrics of the current model over every training pair, without updating it.
     pub async fn evaluate(&self) -> Result<Metrics, TrainError> {
-        let idx: Vec<usize> = (0..self.pairs.len()).collect();
+        self.evaluate_pairs(&self.pairs, &self.reference).await
+    }
+
+    /// Metrics over the held-out pairs under TRL's `eval_` names (`eval_loss`, `eval_rewards/accuracies`), or
+    /// `None` without held-out pairs.
+    pub async fn evaluate_held_out(&self) -> Result<Option<Metrics>, TrainError> {
+        let Some((pairs, reference)) = self.eval.as_ref().filter(|(p, _)| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let m = self.evaluate_pairs(pairs, reference).await?;
+        Ok(Some(
+            m.into_iter().map(|(k, v)| if k == metrics::STEP { (k, v) } else { (format!("eval_{k}"), v) }).collect(),
+        ))
+    }
+
+    async fn evaluate_pairs(&self, pairs: &[TokenizedPair], reference: &[(f32, f32)]) -> Result<Metrics, TrainError> {
+        let idx: Vec<usize> = (0..pairs.len()).collect();
         let mut per_batch = Vec::new();
         for chunk in idx.chunks(self.config.batch_size) {
-            let batch =
-                Batch::new(&chunk.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
+            let batch = Batch::new(&chunk.iter().map(|&i| &pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
             let values = match self.policy.as_ref().expect("policy present between steps") {
                 Policy::Lm(m) => {
                     let seq = sequence_logps(&m.valid(), &batch, self.chunk);
-                    self.dpo_values(self.pair_logps(seq, &batch, chunk)).0
+                    self.dpo_values(pair_logps(seq, &batch, reference, chunk)).0
                 }
                 Policy::Reward(m) => {
                     let inner = self.device.clone().inner();
@@ -501,7 +548,7 @@ impl Trainer {
             let v = match *name {
                 metrics::MIN_REWARD => vals.fold(f64::INFINITY, f64::min),
                 metrics::MAX_REWARD => vals.fold(f64::NEG_INFINITY, f64::max),
-                _ => vals.zip(&sizes).map(|(v, &s)| v * s as f64).sum::<f64>() / self.pairs.len() as f64,
+                _ => vals.zip(&sizes).map(|(v, &s)| v * s as f64).sum::<f64>() / pairs.len() as f64,
             };
             out.insert((*name).into(), v);
         }
@@ -522,25 +569,6 @@ impl Trainer {
             idx.push(self.order.pop().expect("refilled above"));
         }
         idx
-    }
-
-    /// The loss's inputs for the pairs `idx` from their summed log-probs `seq` (`[2k]`, chosen first), with
-    /// the reference and token counts on `seq`'s device.
-    fn pair_logps(&self, seq: Tensor<1>, batch: &Batch, idx: &[usize]) -> PairLogps {
-        let device = seq.device();
-        let k = batch.pairs;
-        let vec = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [k]), &device);
-        let reference = (!self.reference.is_empty()).then(|| {
-            let (c, r): (Vec<f32>, Vec<f32>) = idx.iter().map(|&i| self.reference[i]).unzip();
-            (vec(c), vec(r))
-        });
-        PairLogps {
-            chosen: seq.clone().narrow(0, 0, k),
-            rejected: seq.narrow(0, k, k),
-            reference,
-            chosen_tokens: vec(batch.response_lens[..k].to_vec()),
-            rejected_tokens: vec(batch.response_lens[k..].to_vec()),
-        }
     }
 
     /// The mean DPO-family loss of a batch and its metric values (on the inner device).
@@ -639,11 +667,30 @@ impl Trainer {
         let tokens = token_logps(h_in.clone(), w_in.clone(), batch.targets.clone(), self.chunk);
         let leaf = tokens.autodiff().require_grad();
         let seq = masked_sum(leaf.clone(), batch.mask.clone().autodiff(), n);
-        let (values, loss) = self.dpo_values(self.pair_logps(seq, batch, idx));
+        let (values, loss) = self.dpo_values(pair_logps(seq, batch, &self.reference, idx));
         let w = leaf.grad(&loss.mul_scalar(weight).backward()).expect("the loss depends on every token log-prob");
         let (d_hidden, d_head) = token_logps_backward(h_in, w_in, batch.targets.clone(), w, self.chunk);
         let surrogate = (hidden * d_hidden.autodiff()).sum() + (head * d_head.autodiff()).sum();
         (values, GradientsParams::from_grads(surrogate.backward(), model))
+    }
+}
+
+/// The loss's inputs for the pairs `idx` from their summed log-probs `seq` (`[2k]`, chosen first), with their
+/// entries of `reference` (empty: none) and token counts on `seq`'s device.
+fn pair_logps(seq: Tensor<1>, batch: &Batch, reference: &[(f32, f32)], idx: &[usize]) -> PairLogps {
+    let device = seq.device();
+    let k = batch.pairs;
+    let vec = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [k]), &device);
+    let reference = (!reference.is_empty()).then(|| {
+        let (c, r): (Vec<f32>, Vec<f32>) = idx.iter().map(|&i| reference[i]).unzip();
+        (vec(c), vec(r))
+    });
+    PairLogps {
+        chosen: seq.clone().narrow(0, 0, k),
+        rejected: seq.narrow(0, k, k),
+        reference,
+        chosen_tokens: vec(batch.response_lens[..k].to_vec()),
+        rejected_tokens: vec(batch.response_lens[k..].to_vec()),
     }
 }
 

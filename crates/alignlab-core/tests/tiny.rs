@@ -242,6 +242,26 @@ fn preference_strength_reaches_the_reward_loss() {
 }
 
 #[test]
+fn held_out_pairs_start_at_ln2_and_report_under_eval_names() {
+    let config = TrainConfig { max_steps: Some(4), ..cross_surface_config() };
+    let p = tiny();
+    let all = pairs(&p, 12, &config);
+    let (train, held_out) = alignlab_core::data::train_eval_split(all, 0.25, config.seed);
+    assert_eq!((train.len(), held_out.len()), (9, 3));
+    let mut t = pollster::block_on(Trainer::new(p.model, train, config, 2, &Device::flex())).unwrap();
+    pollster::block_on(t.set_eval_pairs(held_out.clone())).unwrap();
+    let before = pollster::block_on(t.evaluate_held_out()).unwrap().unwrap();
+    assert!((before["eval_loss"] - std::f64::consts::LN_2).abs() < 1e-5, "{before:?}");
+    pollster::block_on(t.steps(4)).unwrap();
+    let after = pollster::block_on(t.evaluate_held_out()).unwrap().unwrap();
+    assert_eq!(after[metrics::STEP], 4.0);
+    assert!(after["eval_loss"].is_finite() && after["eval_loss"] != before["eval_loss"]);
+    assert!(after.keys().all(|k| k == metrics::STEP || k.starts_with("eval_")), "{after:?}");
+    let err = pollster::block_on(t.set_eval_pairs(held_out)).unwrap_err();
+    assert!(err.to_string().contains("before training"), "{err}");
+}
+
+#[test]
 fn loss_type_takes_one_name_or_a_list() {
     let one: TrainConfig = serde_json::from_str(r#"{"loss_type": "ipo"}"#).unwrap();
     assert_eq!(one.loss_type, vec![DpoLossType::Ipo]);
