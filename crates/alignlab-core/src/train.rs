@@ -6,7 +6,7 @@
 //! asynchronous transfer: no synchronous read ever happens (a requirement on wasm, and what keeps a native
 //! GPU from stalling every step).
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -242,6 +242,21 @@ pub enum TrainError {
     NonFinite { step: usize, value: f64 },
     #[error("reading metrics back from the device failed: {0}")]
     Read(String),
+    #[error("the checkpoint does not fit this run: {0}")]
+    Checkpoint(String),
+}
+
+/// Where a run stands, beside its weights and optimizer state in a checkpoint: enough to continue with the
+/// identical loss curve (the data order, the step, the reference log-probs of the starting policy).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    pub step: usize,
+    pub total_steps: usize,
+    pub rng: u64,
+    /// Pair indices left in the current epoch's order.
+    pub order: Vec<usize>,
+    pub reference: Vec<(f32, f32)>,
+    pub pairs: usize,
 }
 
 /// The model being trained.
@@ -374,7 +389,7 @@ impl Trainer {
         }
         let device = device.clone().autodiff();
         let chunk = chunk_rows(vocab, config.logits_chunk_bytes);
-        let model = model.fork(&device).train();
+        let model = model.fork(&device);
         let (dpo_loss, reward_loss) = (config.dpo_loss(), config.reward_loss());
         let reference = if config.objective == Objective::Dpo && dpo_loss.uses_reference() {
             reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?
@@ -382,12 +397,12 @@ impl Trainer {
             Vec::new()
         };
         let policy = match config.objective {
-            Objective::Dpo => Policy::Lm(model),
-            Objective::Reward => Policy::Reward(RewardModel::new(model, &device)),
+            Objective::Dpo => Policy::Lm(stable_param_ids(model).train()),
+            Objective::Reward => Policy::Reward(stable_param_ids(RewardModel::new(model, &device)).train()),
         };
         let steps_per_epoch = pairs.len().div_ceil(config.pairs_per_step());
         let total_steps = config.max_steps.unwrap_or(steps_per_epoch * config.num_epochs);
-        let optimizer = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(config.weight_decay as f32).init();
+        let optimizer = adamw(&config);
         Ok(Self {
             rng: SplitMix64::new(config.seed),
             config,
@@ -484,6 +499,50 @@ impl Trainer {
             }
         }
         Ok(host)
+    }
+
+    /// The run's position, saved beside the weights and [`Trainer::optimizer_state`] in a checkpoint.
+    pub fn state(&self) -> TrainerState {
+        TrainerState {
+            step: self.step,
+            total_steps: self.total_steps,
+            rng: self.rng.state(),
+            order: self.order.clone(),
+            reference: self.reference.clone(),
+            pairs: self.pairs.len(),
+        }
+    }
+
+    /// AdamW's moments as burnpack bytes. Reads the device synchronously, so native only.
+    pub fn optimizer_state(&self) -> Result<Vec<u8>, TrainError> {
+        let bytes = self.optimizer.into_bytes().map_err(|e| TrainError::Checkpoint(format!("{e:?}")))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Continues a checkpointed run: `self` was created by [`Trainer::new`] from the checkpoint's weights and
+    /// the same pairs (give them the state's reference log-probs, so none are recomputed from the moved policy).
+    pub fn restore(&mut self, state: TrainerState, optimizer: Vec<u8>) -> Result<(), TrainError> {
+        let n = self.pairs.len();
+        let bad = |msg: String| Err(TrainError::Checkpoint(msg));
+        if state.pairs != n {
+            return bad(format!("it was trained on {} pairs, this run has {n}", state.pairs));
+        }
+        if state.order.iter().any(|&i| i >= n) || state.step > state.total_steps {
+            return bad("its data order or step is out of range".into());
+        }
+        if !(state.reference.is_empty() || state.reference.len() == n) {
+            return bad(format!("{} reference log-probs for {n} pairs", state.reference.len()));
+        }
+        let optimizer = adamw(&self.config)
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer))
+            .map_err(|e| TrainError::Checkpoint(format!("optimizer state: {e:?}")))?;
+        self.optimizer = optimizer;
+        self.step = state.step;
+        self.total_steps = state.total_steps;
+        self.rng = SplitMix64::new(state.rng);
+        self.order = state.order;
+        self.reference = state.reference;
+        Ok(())
     }
 
     /// Holds `pairs` out of training, for [`Trainer::evaluate_held_out`]. Their reference log-probs come from
@@ -692,6 +751,26 @@ fn pair_logps(seq: Tensor<1>, batch: &Batch, reference: &[(f32, f32)], idx: &[us
         chosen_tokens: vec(batch.response_lens[..k].to_vec()),
         rejected_tokens: vec(batch.response_lens[k..].to_vec()),
     }
+}
+
+/// AdamW as TRL configures it (ε = 1e-8, decoupled weight decay).
+fn adamw(config: &TrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(config.weight_decay as f32).init()
+}
+
+/// Numbers the parameters 0, 1, 2, … in module order. Optimizer state is keyed by parameter id, and fresh
+/// loads draw random ids: with ids that depend only on the architecture, a checkpoint's AdamW moments find
+/// their weights again in a new process.
+fn stable_param_ids<M: Module>(module: M) -> M {
+    struct Renumber(u64);
+    impl ModuleMapper for Renumber {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (_, value, mapper) = param.consume();
+            self.0 += 1;
+            Param::from_mapped_value(ParamId::from(self.0), value, mapper)
+        }
+    }
+    module.map(&mut Renumber(0))
 }
 
 /// Summed response log-probs of a batch's `2k` sequences, chosen first.
