@@ -255,6 +255,19 @@ test('per-attribute ratings and thumbs up/down, end to end to their exported JSO
     { prompt: 'Question 1?', completion: 'bad answer 1', label: true, annotator: 'annotator-1' },
   ]);
   await expect(page.locator('.project-card')).toHaveCount(2);
+
+  // duplicate (setup and items, no labels), rename, delete
+  await page.locator('.project-card', { hasText: 'Rate' }).click();
+  await page.locator('#project-duplicate').click();
+  await expect(page.locator('.project-card[aria-selected=true] strong')).toHaveText('Rate (copy)');
+  await expect(page.locator('#progress')).toHaveText('0 / 3 labelled');
+  await expect(page.locator('#project-form [name=attributes]')).toHaveValue('helpfulness, correctness, verbosity');
+  await page.locator('#project-form [name=name]').fill('Rate again');
+  await page.locator('#project-form button[type=submit]').click();
+  await expect(page.locator('.project-card[aria-selected=true] strong')).toHaveText('Rate again');
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.locator('#project-delete').click();
+  await expect(page.locator('.project-card strong')).toHaveText(['Rate', 'Thumbs']);
 });
 
 test('hostile text in guidelines and responses is shown as text and runs nothing', async ({ page }) => {

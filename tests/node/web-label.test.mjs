@@ -166,3 +166,14 @@ test('agreement tables: integer or string labels per task, and the core computes
   assert.equal(report.alpha, 1); // full agreement
   assert.match(describeReport('preference', report), /^preference: Krippendorff α \(ordinal\) 1\.000, .* — 3 items, 2 annotators, 3 unanimous$/);
 });
+
+test('every key a task acts on is one it says it handles (so the page queues it even while a project opens)', () => {
+  const keys = ['0', '1', '2', '3', '4', '5', '6', '9', 't', 'x', 'Enter', ' ', 'ArrowUp', 'ArrowDown', 'Shift+ArrowUp', 'Shift+ArrowDown'];
+  for (const [name, task] of Object.entries(TASKS)) {
+    const draft = task.start([0, 1, 2], undefined, ['helpfulness']);
+    for (const key of keys) {
+      const acts = task.key({ ...draft, cursor: 1 }, key, [0, 1, 2]) !== null;
+      assert.equal(task.handles(key) || !acts, true, `${name} acts on ${JSON.stringify(key)} without handling it`);
+    }
+  }
+});

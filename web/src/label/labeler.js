@@ -29,6 +29,7 @@ export class Labeler {
   #pages = new Map(); // page number → items (as stored), for the list's previews
   #undo = [];
   #session = []; // times of this session's labels, for the pace
+  #nextTask = null; // the task of the project last asked for: keys typed while it opens are for it
 
   /**
    * @param {{ store: import('./store.js').LabelStore, els: Record<string, HTMLElement>, onError: (err) => void,
@@ -48,11 +49,25 @@ export class Labeler {
     });
   }
 
-  /** Opens `project` for `annotator` at the first item they have not labelled. */
-  async open(project, annotator) {
+  /**
+   * Opens `project` for `annotator` at the first item they have not labelled (none: shows nothing), after the
+   * keys already queued (which belong to the project open before).
+   */
+  open(project, annotator) {
+    this.#nextTask = project ? TASKS[project.task] : null;
+    return this.enqueue(() => this.#open(project, annotator));
+  }
+
+  async #open(project, annotator) {
     this.project = project;
     this.annotator = annotator;
     this.index = -1;
+    if (!project) {
+      this.list.reset(0);
+      for (const name of ['item', 'keys', 'others']) this.els[name].replaceChildren();
+      this.els.progress.textContent = '';
+      return;
+    }
     this.task = TASKS[project.task];
     this.#pages.clear();
     this.#undo = [];
@@ -76,20 +91,19 @@ export class Labeler {
     return this.#queue;
   }
 
-  /** Handles a keydown; true when the key was ours (the caller then prevents its default). */
+  /**
+   * Queues a keydown that is ours (the caller then prevents its default): it is handled once every key and
+   * project change before it has been, even if the page is still opening the project.
+   */
   onKey(event) {
-    if (!this.project || this.index < 0) return false; // nothing shown yet
     const key = keyName(event);
-    if (key === null || !this.#wants(key)) return false;
-    this.enqueue(() => this.#handle(key));
-    return true;
-  }
-
-  #wants(key) {
-    return COMMON_KEYS.some(([, , press]) => press === key) || key === ' ' || this.task.key(this.draft, key, this.order) !== null;
+    const ours = key !== null && this.#nextTask && (COMMON_KEYS.some(([, , press]) => press === key) || key === ' ' || this.#nextTask.handles(key));
+    if (ours) this.enqueue(() => this.#handle(key));
+    return Boolean(ours);
   }
 
   async #handle(key) {
+    if (this.index < 0) return undefined; // an empty project
     const result = this.task.key(this.draft, key, this.order);
     if (result?.problem) this.els.message.textContent = result.problem;
     else if (result?.save) return this.#save(result.save);
@@ -158,10 +172,13 @@ export class Labeler {
       return;
     }
     const { index, before } = last;
-    if (before) await this.store.putLabel(before);
-    else await this.store.deleteLabel(this.mine.get(index));
-    if (before) this.mine.set(index, before);
-    else this.mine.delete(index);
+    if (before) {
+      await this.store.putLabel(before);
+      this.mine.set(index, before);
+    } else {
+      await this.store.deleteLabel(this.mine.get(index));
+      this.mine.delete(index);
+    }
     this.#session.pop();
     this.#changed(index);
     await this.show(index);

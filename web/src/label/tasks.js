@@ -38,16 +38,21 @@ const PAIRWISE_CHOICES = new Map([
   ['0', { side: null, strength: null, text: 'both bad' }],
 ]);
 
+const ARROWS = ['ArrowUp', 'ArrowDown'];
+const SUBMIT = ['Enter', ' '];
+
 /**
- * Each task: `responses` it needs per item ([min, max]), the `keys` its legend lists (as COMMON_KEYS), `start(order, value,
- * attributes)` the draft for an item (from its saved value, if any), and `key(draft, key, order)` → `{ draft }` (a changed
- * draft), `{ save: value }`, `{ problem }` or null when the key is not the task's.
+ * Each task: `responses` it needs per item ([min, max]), the `keys` its legend lists (as COMMON_KEYS),
+ * `handles(key)` whether a key is the task's at all, `start(order, value, attributes)` the draft for an item (from
+ * its saved value, if any), and `key(draft, key, order)` → `{ draft }` (a changed draft), `{ save: value }`,
+ * `{ problem }` or null when the key does nothing to this draft.
  */
 export const TASKS = Object.freeze({
   pairwise: {
     title: 'Pairwise A/B (graded, ties, both bad)',
     responses: [2, 2],
     keys: [...PAIRWISE_CHOICES].map(([k, c]) => [k, c.text, k]),
+    handles: (key) => PAIRWISE_CHOICES.has(key),
     start: () => ({}),
     key(draft, key, order) {
       const choice = PAIRWISE_CHOICES.get(key);
@@ -71,6 +76,7 @@ export const TASKS = Object.freeze({
       ['T', 'tie with the one above (again: untie)', 't'],
       ['Enter', 'save the ranking and go on', 'Enter'],
     ],
+    handles: (key) => [...ARROWS, ...ARROWS.map((a) => `Shift+${a}`), 't', ...SUBMIT].includes(key),
     // rows: display order, best first; tied[i]: row i is tied with row i-1
     start(order, value) {
       if (value?.ranking) {
@@ -101,7 +107,7 @@ export const TASKS = Object.freeze({
         nextTied[cursor] = !nextTied[cursor];
         return { draft: { ...draft, tied: nextTied } };
       }
-      if (key === 'Enter' || key === ' ') return { save: { ranking: rankingGroups(draft) } };
+      if (SUBMIT.includes(key)) return { save: { ranking: rankingGroups(draft) } };
       return null;
     },
   },
@@ -114,6 +120,7 @@ export const TASKS = Object.freeze({
       ['↑ / ↓', 'select an attribute'],
       ['Enter', 'save the ratings and go on', 'Enter'],
     ],
+    handles: (key) => [...ARROWS, ...SUBMIT].includes(key) || (/^[0-9]$/.test(key) && Number(key) <= RATING_MAX),
     start(order, value, attributes) {
       const values = Object.fromEntries(attributes.map((a) => [a, value?.attributes?.[a] ?? null]));
       return { values, cursor: 0, attributes };
@@ -128,7 +135,7 @@ export const TASKS = Object.freeze({
         const next = { ...values, [attributes[cursor]]: Number(key) };
         return { draft: { ...draft, values: next, cursor: Math.min(last, cursor + 1) } };
       }
-      if (key === 'Enter' || key === ' ') {
+      if (SUBMIT.includes(key)) {
         const missing = attributes.filter((a) => values[a] === null);
         if (missing.length) return { problem: `rate ${missing.join(', ')} first` };
         return { save: { attributes: { ...values } } };
@@ -144,6 +151,7 @@ export const TASKS = Object.freeze({
       ['1', '👍 good', '1'],
       ['2', '👎 bad', '2'],
     ],
+    handles: (key) => key === '1' || key === '2',
     start: () => ({}),
     key(draft, key) {
       if (key === '1' || key === '2') return { save: { label: key === '1' } };

@@ -19,6 +19,7 @@ import {
 const $ = (id) => document.getElementById(id);
 const SELECTED = 'alignlab.label.project';
 const ANNOTATOR = 'alignlab.annotator';
+const DEFAULT_ANNOTATOR = 'annotator-1';
 
 /** A text field, select or button has the keyboard: the labelling keys leave it alone. */
 function isTyping(target) {
@@ -107,8 +108,8 @@ export async function startLabelView({ client, onTrain, isShown }) {
 
   let projects = [];
   let current = null;
-  el.annotator.value = localStorage.getItem(ANNOTATOR) || 'annotator-1';
-  const annotator = () => el.annotator.value.trim() || 'annotator-1';
+  el.annotator.value = localStorage.getItem(ANNOTATOR) || DEFAULT_ANNOTATOR;
+  const annotator = () => el.annotator.value.trim() || DEFAULT_ANNOTATOR;
 
   // -------------------------------------------------------------------------------------------------------------
   // Projects
@@ -122,7 +123,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
     for (const b of [el.duplicate, el.remove, el.candidatesAdd, el.exportProject, el.exportLabels, el.trainFromLabels, el.agreementRun]) {
       b.disabled = !current;
     }
-    if (current) await labeler.open(current, annotator());
+    await labeler.open(current, annotator());
     await countOthers();
   }
 
@@ -383,7 +384,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
     'change',
     guard(async () => {
       localStorage.setItem(ANNOTATOR, annotator());
-      if (current) await labeler.open(current, annotator());
+      await labeler.open(current, annotator());
       await countOthers();
     }),
   );
