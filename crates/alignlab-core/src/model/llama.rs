@@ -1,6 +1,6 @@
 //! The Llama family of decoders: RMSNorm, rotary position embeddings (rotate-half layout, as in Hugging
 //! Face), SwiGLU feed-forward, grouped-query attention and optionally tied input/output embeddings. Covers
-//! SmolLM2, TinyLlama, Llama and (without attention bias for now) Qwen2.
+//! SmolLM2, TinyLlama, Llama (with Llama 3's RoPE scaling) and Qwen2 (biases on q/k/v).
 //!
 //! Weights come from a [`WeightSource`] keyed by Hugging Face tensor names, so every format (GGUF, HF
 //! safetensors) is one name mapping away and the names are spelled once, here.
@@ -11,6 +11,7 @@ use burn::nn::{Linear, RmsNorm};
 use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData, activation};
+use serde::{Deserialize, Serialize};
 
 use crate::weights::{WeightError, WeightSource};
 
@@ -41,6 +42,47 @@ pub struct LlamaConfig {
     /// Whether the output projection reuses the input embedding matrix.
     #[config(default = true)]
     pub tie_word_embeddings: bool,
+    /// Whether the q/k/v projections have biases (Qwen2; o_proj never has one here).
+    #[config(default = false)]
+    pub qkv_bias: bool,
+    /// How RoPE frequencies are rescaled for longer contexts; `None` is plain RoPE.
+    pub rope_scaling: Option<RopeScaling>,
+}
+
+/// RoPE frequency scaling, as in transformers' `rope_scaling` (`ROPE_INIT_FUNCTIONS`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rope_type", rename_all = "snake_case")]
+pub enum RopeScaling {
+    /// Position interpolation (Chen et al. 2023): every frequency divided by `factor`.
+    Linear { factor: f64 },
+    /// Llama 3.1's scaling: wavelengths longer than `original_max_position_embeddings / low_freq_factor` are
+    /// divided by `factor`, shorter than `… / high_freq_factor` kept, and the band between interpolated.
+    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: usize },
+}
+
+impl RopeScaling {
+    fn validate(&self) -> Result<(), String> {
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("rope_scaling {name} must be positive, got {v}"))
+            }
+        };
+        match *self {
+            RopeScaling::Linear { factor } => positive("factor", factor),
+            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+                positive("factor", factor)?;
+                positive("low_freq_factor", low_freq_factor)?;
+                if high_freq_factor <= low_freq_factor {
+                    return Err(format!(
+                        "rope_scaling high_freq_factor {high_freq_factor} must exceed low_freq_factor {low_freq_factor}"
+                    ));
+                }
+                positive("original_max_position_embeddings", original_max_position_embeddings as f64)
+            }
+        }
+    }
 }
 
 impl LlamaConfig {
@@ -63,6 +105,19 @@ impl LlamaConfig {
         if self.head_dim() % 2 != 0 {
             return bad(format!("head_dim {} must be even for RoPE", self.head_dim()));
         }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
+            return bad(format!("rope_theta must be a finite number above 1, got {}", self.rope_theta));
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
+            return bad(format!("rms_norm_eps must be finite and non-negative, got {}", self.rms_norm_eps));
+        }
+        if let Some(s) = &self.rope_scaling {
+            s.validate().map_err(WeightError::Config)?;
+        }
+        // Layers are allocated up front: a count far above any real model (Llama 3.1 405B has 126) is corruption.
+        if self.n_layers > 1024 {
+            return bad(format!("n_layers {} is more than alignlab will build", self.n_layers));
+        }
         // Bound what a hostile file can make us allocate: 2^34 parameters is far above any model we run.
         let params = self.vocab_size as u128 * self.d_model as u128
             + self.n_layers as u128
@@ -77,23 +132,32 @@ impl LlamaConfig {
     pub fn num_params(&self) -> usize {
         let d = self.d_model;
         let kv = self.n_kv_heads * self.head_dim();
-        let layer = 2 * d + d * d * 2 + 2 * d * kv + 3 * d * self.d_ff;
+        let bias = if self.qkv_bias { d + 2 * kv } else { 0 };
+        let layer = 2 * d + d * d * 2 + 2 * d * kv + 3 * d * self.d_ff + bias;
         let head = if self.tie_word_embeddings { 0 } else { self.vocab_size * d };
         self.vocab_size * d + self.n_layers * layer + d + head
     }
 }
 
-/// `y = x W` with `W: [d_in, d_out]` (Burn's layout); Hugging Face stores `[d_out, d_in]`.
+/// `y = x W (+ b)` with `W: [d_in, d_out]` (Burn's layout) read from `{prefix}.weight`, which Hugging Face
+/// stores `[d_out, d_in]`, and `b` from `{prefix}.bias` when `bias`.
 fn linear(
     source: &dyn WeightSource,
-    name: &str,
+    prefix: &str,
     d_in: usize,
     d_out: usize,
+    bias: bool,
     device: &Device,
 ) -> Result<Linear, WeightError> {
-    let w = source.tensor(name, &[d_out, d_in])?;
+    let w = source.tensor(&format!("{prefix}.weight"), &[d_out, d_in])?;
     let w = Tensor::<2>::from_data(TensorData::new(w, [d_out, d_in]), device).transpose();
-    Ok(Linear { weight: Param::from_tensor(w), bias: None })
+    let bias = if bias {
+        let b = source.tensor(&format!("{prefix}.bias"), &[d_out])?;
+        Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, [d_out]), device)))
+    } else {
+        None
+    };
+    Ok(Linear { weight: Param::from_tensor(w), bias })
 }
 
 fn rms_norm(
@@ -146,6 +210,8 @@ pub struct Llama {
     /// `[vocab, d_model]` when the output projection is not tied to the embedding.
     pub lm_head: Option<Param<Tensor<2>>>,
     pub rope_theta: f64,
+    #[module(skip)]
+    pub rope_scaling: Option<RopeScaling>,
 }
 
 /// Keys and values of past positions, per layer, `[batch, n_kv_heads, past, head_dim]`.
@@ -182,13 +248,14 @@ impl Llama {
         let mut layers = Vec::with_capacity(config.n_layers);
         for i in 0..config.n_layers {
             let p = format!("model.layers.{i}");
+            let qkv = config.qkv_bias;
             layers.push(DecoderLayer {
                 input_layernorm: rms_norm(source, &format!("{p}.input_layernorm.weight"), d, eps, device)?,
                 self_attn: Attention {
-                    q_proj: linear(source, &format!("{p}.self_attn.q_proj.weight"), d, d, device)?,
-                    k_proj: linear(source, &format!("{p}.self_attn.k_proj.weight"), d, kv, device)?,
-                    v_proj: linear(source, &format!("{p}.self_attn.v_proj.weight"), d, kv, device)?,
-                    o_proj: linear(source, &format!("{p}.self_attn.o_proj.weight"), d, d, device)?,
+                    q_proj: linear(source, &format!("{p}.self_attn.q_proj"), d, d, qkv, device)?,
+                    k_proj: linear(source, &format!("{p}.self_attn.k_proj"), d, kv, qkv, device)?,
+                    v_proj: linear(source, &format!("{p}.self_attn.v_proj"), d, kv, qkv, device)?,
+                    o_proj: linear(source, &format!("{p}.self_attn.o_proj"), d, d, false, device)?,
                     n_heads: config.n_heads,
                     n_kv_heads: config.n_kv_heads,
                     head_dim: config.head_dim(),
@@ -201,9 +268,9 @@ impl Llama {
                     device,
                 )?,
                 mlp: Mlp {
-                    gate_proj: linear(source, &format!("{p}.mlp.gate_proj.weight"), d, config.d_ff, device)?,
-                    up_proj: linear(source, &format!("{p}.mlp.up_proj.weight"), d, config.d_ff, device)?,
-                    down_proj: linear(source, &format!("{p}.mlp.down_proj.weight"), config.d_ff, d, device)?,
+                    gate_proj: linear(source, &format!("{p}.mlp.gate_proj"), d, config.d_ff, false, device)?,
+                    up_proj: linear(source, &format!("{p}.mlp.up_proj"), d, config.d_ff, false, device)?,
+                    down_proj: linear(source, &format!("{p}.mlp.down_proj"), config.d_ff, d, false, device)?,
                 },
             });
         }
@@ -214,7 +281,14 @@ impl Llama {
             let w = source.tensor("lm_head.weight", &[config.vocab_size, d])?;
             Some(Param::from_tensor(Tensor::from_data(TensorData::new(w, [config.vocab_size, d]), device)))
         };
-        Ok(Self { embed_tokens, layers, norm, lm_head, rope_theta: config.rope_theta })
+        Ok(Self {
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rope_theta: config.rope_theta,
+            rope_scaling: config.rope_scaling.clone(),
+        })
     }
 
     /// The output projection `[vocab, d_model]` (the embedding itself when tied).
@@ -243,7 +317,8 @@ impl Llama {
         let [_, t] = ids.dims();
         let past = cache.as_ref().map_or(0, |c| c.len);
         let head_dim = self.layers.first().map_or(2, |l| l.self_attn.head_dim);
-        let (cos, sin) = rope_tables(past, t, head_dim, self.rope_theta, &device);
+        let inv_freq = rope_inv_freq(head_dim, self.rope_theta, self.rope_scaling.as_ref());
+        let (cos, sin) = rope_tables(past, t, &inv_freq, &device);
         let mut x = embedding(self.embed_tokens.val(), ids);
         if let Some(c) = cache.as_deref_mut() {
             c.layers.resize(self.layers.len(), None);
@@ -267,23 +342,26 @@ impl Llama {
             let [a, b] = t.dims();
             (name, vec![a, b], t.reshape([a * b]))
         };
-        let lin = |name: String, l: &Linear| flat(name, l.weight.val().transpose());
-        let norm = |name: String, n: &RmsNorm| {
-            let g = n.gamma.val();
-            (name, g.dims().to_vec(), g)
+        let vector = |name: String, v: Tensor<1>| (name, v.dims().to_vec(), v);
+        let norm = |name: String, n: &RmsNorm| vector(name, n.gamma.val());
+        let lin = |out: &mut Vec<NamedTensor>, prefix: String, l: &Linear| {
+            out.push(flat(format!("{prefix}.weight"), l.weight.val().transpose()));
+            if let Some(b) = &l.bias {
+                out.push(vector(format!("{prefix}.bias"), b.val()));
+            }
         };
         let mut out = vec![flat("model.embed_tokens.weight".into(), self.embed_tokens.val())];
         for (i, l) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
             out.push(norm(format!("{p}.input_layernorm.weight"), &l.input_layernorm));
-            out.push(lin(format!("{p}.self_attn.q_proj.weight"), &l.self_attn.q_proj));
-            out.push(lin(format!("{p}.self_attn.k_proj.weight"), &l.self_attn.k_proj));
-            out.push(lin(format!("{p}.self_attn.v_proj.weight"), &l.self_attn.v_proj));
-            out.push(lin(format!("{p}.self_attn.o_proj.weight"), &l.self_attn.o_proj));
+            lin(&mut out, format!("{p}.self_attn.q_proj"), &l.self_attn.q_proj);
+            lin(&mut out, format!("{p}.self_attn.k_proj"), &l.self_attn.k_proj);
+            lin(&mut out, format!("{p}.self_attn.v_proj"), &l.self_attn.v_proj);
+            lin(&mut out, format!("{p}.self_attn.o_proj"), &l.self_attn.o_proj);
             out.push(norm(format!("{p}.post_attention_layernorm.weight"), &l.post_attention_layernorm));
-            out.push(lin(format!("{p}.mlp.gate_proj.weight"), &l.mlp.gate_proj));
-            out.push(lin(format!("{p}.mlp.up_proj.weight"), &l.mlp.up_proj));
-            out.push(lin(format!("{p}.mlp.down_proj.weight"), &l.mlp.down_proj));
+            lin(&mut out, format!("{p}.mlp.gate_proj"), &l.mlp.gate_proj);
+            lin(&mut out, format!("{p}.mlp.up_proj"), &l.mlp.up_proj);
+            lin(&mut out, format!("{p}.mlp.down_proj"), &l.mlp.down_proj);
         }
         out.push(norm("model.norm.weight".into(), &self.norm));
         if let Some(w) = &self.lm_head {
@@ -356,19 +434,46 @@ fn repeat_kv(x: Tensor<4>, n_rep: usize) -> Tensor<4> {
     x.unsqueeze_dim::<5>(2).expand([b, kv, n_rep, t, d]).reshape([b, kv * n_rep, t, d])
 }
 
+/// RoPE's `head_dim / 2` inverse frequencies `θ^(−2i/head_dim)`, rescaled as `scaling` says; computed in
+/// f64 and rounded once (transformers computes them in f32: the two agree to an ulp or so).
+pub fn rope_inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> Vec<f32> {
+    let base = (0..head_dim / 2).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64));
+    let scaled: Vec<f64> = match scaling {
+        None => base.collect(),
+        Some(&RopeScaling::Linear { factor }) => base.map(|f| f / factor).collect(),
+        // transformers' `_compute_llama3_parameters`.
+        Some(&RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings }) => {
+            let old = original_max_position_embeddings as f64;
+            let (low_wavelen, high_wavelen) = (old / low_freq_factor, old / high_freq_factor);
+            base.map(|f| {
+                let wavelen = 2.0 * std::f64::consts::PI / f;
+                if wavelen < high_wavelen {
+                    f
+                } else if wavelen > low_wavelen {
+                    f / factor
+                } else {
+                    let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                    (1.0 - smooth) * f / factor + smooth * f
+                }
+            })
+            .collect()
+        }
+    };
+    scaled.into_iter().map(|f| f as f32).collect()
+}
+
 /// cos and sin of the rotary angles for positions `start..start+len`, `[1, 1, len, head_dim]`, with each
-/// frequency repeated in both halves (rotate-half layout). Computed on the host in f64 for exactness.
-fn rope_tables(start: usize, len: usize, head_dim: usize, theta: f64, device: &Device) -> (Tensor<4>, Tensor<4>) {
-    let half = head_dim / 2;
+/// frequency repeated in both halves (rotate-half layout).
+fn rope_tables(start: usize, len: usize, inv_freq: &[f32], device: &Device) -> (Tensor<4>, Tensor<4>) {
+    let head_dim = 2 * inv_freq.len();
     let mut cos = Vec::with_capacity(len * head_dim);
     let mut sin = Vec::with_capacity(len * head_dim);
     for p in start..start + len {
         for _half in 0..2 {
-            for i in 0..half {
-                let inv_freq = 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64);
-                // Hugging Face computes inv_freq in f32 and the angle in f32; matching that keeps logits
-                // within float noise of transformers for long positions.
-                let angle = (p as f32) * (inv_freq as f32);
+            for &f in inv_freq {
+                // Hugging Face computes the angle in f32; matching that keeps logits within float noise of
+                // transformers for long positions.
+                let angle = (p as f32) * f;
                 cos.push(angle.cos());
                 sin.push(angle.sin());
             }
@@ -385,4 +490,43 @@ fn apply_rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
     let x2 = x.clone().narrow(3, d / 2, d / 2);
     let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
     x * cos.clone() + rotated * sin.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rope_inv_freq_matches_transformers_rope_init_functions() {
+        // transformers 5.24 `ROPE_INIT_FUNCTIONS[...]` for head_dim 8, θ 10000 (float32 values).
+        let linear = rope_inv_freq(8, 10000.0, Some(&RopeScaling::Linear { factor: 2.0 }));
+        assert_eq!(linear, [0.5, 0.05, 0.005, 0.0005]);
+        let llama3 = RopeScaling::Llama3 {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 64,
+        };
+        let got = rope_inv_freq(8, 10000.0, Some(&llama3));
+        let want = [1.0, 0.013042256, 0.00125, 0.000125];
+        assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() <= 1e-7 * w), "{got:?}");
+        assert_eq!(rope_inv_freq(8, 10000.0, None), [1.0, 0.1, 0.01, 0.001]);
+    }
+
+    #[test]
+    fn bad_rope_scaling_is_a_config_error() {
+        let bad = RopeScaling::Llama3 {
+            factor: 8.0,
+            low_freq_factor: 4.0,
+            high_freq_factor: 1.0,
+            original_max_position_embeddings: 64,
+        };
+        let e = LlamaConfig::new(300, 32, 2, 4, 2, 64).with_rope_scaling(Some(bad)).validate().unwrap_err();
+        assert_eq!(e.to_string(), "model config: rope_scaling high_freq_factor 1 must exceed low_freq_factor 4");
+        let e = LlamaConfig::new(300, 32, 2, 4, 2, 64)
+            .with_rope_scaling(Some(RopeScaling::Linear { factor: 0.0 }))
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "model config: rope_scaling factor must be positive, got 0");
+    }
 }

@@ -2,6 +2,7 @@
 //! Face tensor names, so a model spells its names once and any format maps onto them.
 
 pub mod gguf;
+pub mod hf;
 pub mod safetensors;
 
 use crate::model::llama::LlamaConfig;
@@ -17,8 +18,26 @@ pub enum WeightError {
     Config(String),
     #[error(transparent)]
     Gguf(#[from] GgufError),
+    #[error("safetensors: {0}")]
+    Safetensors(String),
     #[error("reading tensor data back from the device: {0}")]
     Read(String),
+    #[error("tensor {name} has dtype {dtype}; f32, f16 and bf16 can be read")]
+    Dtype { name: String, dtype: String },
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("{} tensor(s) the model does not use: {}", names.len(), names.join(", "))]
+    Unused { names: Vec<String> },
+    /// Any of the above, with the file it happened in.
+    #[error("{file}: {source}")]
+    InFile { file: String, source: Box<WeightError> },
+}
+
+impl WeightError {
+    /// This error, located in `file`.
+    pub fn in_file(self, file: &str) -> WeightError {
+        WeightError::InFile { file: file.to_string(), source: Box::new(self) }
+    }
 }
 
 /// Tensors by Hugging Face name, as row-major f32 in Hugging Face layout.
