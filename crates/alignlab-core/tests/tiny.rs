@@ -262,6 +262,42 @@ fn held_out_pairs_start_at_ln2_and_report_under_eval_names() {
 }
 
 #[test]
+fn a_run_resumed_from_a_checkpoint_continues_the_identical_loss_curve() {
+    use alignlab_core::model::llama::Llama;
+    use alignlab_core::train::TrainerState;
+    use alignlab_core::weights::safetensors::{SafetensorsSource, to_safetensors};
+    let config = TrainConfig { max_steps: Some(6), weight_decay: 0.01, warmup_steps: 2, ..cross_surface_config() };
+    let whole = pollster::block_on(trainer(config.clone(), 5).steps(6)).unwrap();
+
+    // Three steps, then everything a checkpoint holds goes through bytes, as it would through files.
+    let mut first = trainer(config.clone(), 5);
+    let head = pollster::block_on(first.steps(3)).unwrap();
+    let weights =
+        pollster::block_on(to_safetensors(first.policy().unwrap().named_tensors(), Default::default())).unwrap();
+    let state = serde_json::to_string(&first.state()).unwrap();
+    let optimizer = first.optimizer_state().unwrap();
+    drop(first);
+
+    let p = tiny();
+    let model = Llama::from_source(&p.config, &SafetensorsSource::parse(&weights).unwrap(), &Device::flex()).unwrap();
+    let state: TrainerState = serde_json::from_str(&state).unwrap();
+    let mut data = pairs(&p, 5, &config);
+    for (pair, &(c, r)) in data.iter_mut().zip(&state.reference) {
+        (pair.ref_chosen_logps, pair.ref_rejected_logps) = (Some(c), Some(r));
+    }
+    let mut resumed = pollster::block_on(Trainer::new(model, data, config, 2, &Device::flex())).unwrap();
+    resumed.restore(state, optimizer).unwrap();
+    let tail = pollster::block_on(resumed.steps(3)).unwrap();
+    for (a, b) in whole.iter().zip(head.iter().chain(&tail)) {
+        for (name, v) in a {
+            assert!((v - b[name]).abs() <= 1e-6 * (1.0 + v.abs()), "step {}: {name} {v} vs {}", a["step"], b[name]);
+        }
+    }
+    let bad = TrainerState { pairs: 4, ..resumed.state() };
+    assert!(resumed.restore(bad, Vec::new()).unwrap_err().to_string().contains("trained on 4 pairs"));
+}
+
+#[test]
 fn loss_type_takes_one_name_or_a_list() {
     let one: TrainConfig = serde_json::from_str(r#"{"loss_type": "ipo"}"#).unwrap();
     assert_eq!(one.loss_type, vec![DpoLossType::Ipo]);
