@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything alignlab needs on a fresh Debian machine (idempotent): Chromium (WebGPU through
 # SwiftShader, for Node's `webgpu` package and the page tests), Mesa's Vulkan drivers (native wgpu), the wasm32
-# Rust target, the wasm-bindgen CLI matching Cargo.lock, the npm packages, and the SmolLM2 model.
+# Rust target, the wasm-bindgen CLI matching Cargo.lock, the npm packages, the SmolLM2 model and
+# the all-MiniLM-L6-v2 encoder.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -31,3 +32,4 @@ npm ci --no-audit --no-fund
 
 step "models"
 scripts/fetch-models.sh
+scripts/fetch-minilm.sh

@@ -1,4 +1,5 @@
 //! Model families and the scalar reward head.
 
+pub mod bert;
 pub mod llama;
 pub mod reward;
