@@ -101,6 +101,10 @@ export interface TrainConfig {
   centerRewardsCoefficient?: number;
   /** Micro-batches of batchSize pairs per optimizer step (1). */
   gradientAccumulationSteps?: number;
+  /** Fraction of the pairs held out for `Trainer.evaluateHeldOut()` (0; seeded by `seed`). */
+  evalSplit?: number;
+  /** Evaluate the held-out pairs every N steps in `train()` (only at the end when absent). */
+  evalSteps?: number;
   /** Peak learning rate (1e-5; about 5e-4 suits the tiny model). */
   learningRate?: number;
   /** Optimizer steps; overrides numEpochs when set. */
@@ -181,6 +185,8 @@ export class Trainer {
   totalSteps(): number;
   /** Metrics over the whole training set without updating (no learning_rate). */
   evaluate(): Promise<Metrics>;
+  /** Metrics over the held-out pairs (`evalSplit`) under TRL's `eval_` names; null without held-out pairs. */
+  evaluateHeldOut(): Promise<Metrics | null>;
   /** An independent Model holding the current trained weights. */
   policy(): Model;
   free(): void;
@@ -321,3 +327,6 @@ export function rewardMetrics(
   options?: { groups?: string[]; numBins?: number },
 ): Record<string, unknown>;
 export function auroc(scores: ArrayLike<number>, labels: ArrayLike<boolean>): number;
+
+/** The core's training options with their defaults, camelCase. */
+export function defaultTrainConfig(): Required<Omit<TrainConfig, "maxSteps" | "lossWeights" | "evalSteps">> & Partial<TrainConfig>;

@@ -303,6 +303,8 @@ export const TRAIN_OPTIONS = Object.freeze([
   'rewardLossType',
   'centerRewardsCoefficient',
   'gradientAccumulationSteps',
+  'evalSplit',
+  'evalSteps',
   'learningRate',
   'maxSteps',
   'numEpochs',
@@ -397,6 +399,11 @@ export class Trainer {
   /** Metrics over the whole training set without updating. */
   async evaluate() {
     return plain(await callAsync(() => this.#live.evaluate()));
+  }
+
+  /** Metrics over the held-out pairs (`evalSplit`), TRL's `eval_` names; null without held-out pairs. */
+  async evaluateHeldOut() {
+    return plain(await callAsync(() => this.#live.evaluateHeldOut()));
   }
 
   /** An independent Model holding the current trained weights. */
@@ -671,6 +678,12 @@ export async function loadModel(source, { onProgress, cache = true, signal, name
 
 // ---------------------------------------------------------------------------------------------------------------
 // Evaluation (the core's eval module: the same numbers as `alignlab eval` and the Rust tests)
+
+/** The core's training options and their defaults, camelCase: what `TRAIN_OPTIONS` lists. */
+export function defaultTrainConfig() {
+  const core = plain(call((w) => w.defaultTrainConfig()));
+  return Object.fromEntries(Object.entries(core).map(([k, v]) => [k.replace(/_([a-z])/g, (_, c) => c.toUpperCase()), v]));
+}
 
 /**
  * Agreement between annotators from labels `{ item, annotator, label }` (label: integer or string; several

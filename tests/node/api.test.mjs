@@ -42,7 +42,8 @@ test('training options map camelCase to the core snake_case words', () => {
       logits_chunk_bytes: 1 << 20,
     },
   );
-  assert.equal(TRAIN_OPTIONS.length, 16);
+  // tests/node/eval.test.mjs checks the list against the core's own field names.
+  assert.equal(new Set(TRAIN_OPTIONS).size, TRAIN_OPTIONS.length);
 });
 
 test('bad training options are TypeErrors that name the option', () => {

@@ -84,3 +84,27 @@ test('every DPO-family loss trains through the package; reference-free ones star
     model.free();
   }
 });
+
+test("the package's option list is the core's: no option is missing or extra", () => {
+  const core = Object.keys(alignlab.defaultTrainConfig()).sort();
+  assert.deepEqual([...alignlab.TRAIN_OPTIONS].sort(), core);
+});
+
+test('held-out pairs start at ln 2 and report eval_ metrics', async () => {
+  const model = alignlab.Model.tiny(0);
+  const trainer = await alignlab.Trainer.create(
+    model,
+    { objective: 'dpo', learningRate: 2e-3, maxSteps: 2, maxLength: 160, maxPromptLength: 80, evalSplit: 0.25 },
+    truthfulqaJsonl(8),
+  );
+  try {
+    const before = await trainer.evaluateHeldOut();
+    assert.ok(Math.abs(before.eval_loss - Math.log(2)) < 1e-5, JSON.stringify(before));
+    await trainer.step(2);
+    const after = await trainer.evaluateHeldOut();
+    assert.ok(Number.isFinite(after['eval_rewards/accuracies']) && after.step === 2, JSON.stringify(after));
+  } finally {
+    trainer.free();
+    model.free();
+  }
+});

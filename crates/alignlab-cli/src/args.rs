@@ -39,6 +39,12 @@ pub enum Command {
     ///
     /// Example: alignlab reward --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data pairs.jsonl --num-epochs 1
     Reward(TrainArgs),
+    /// Evaluate a trained policy against its reference on preference pairs, without training: implicit-reward
+    /// accuracy (ties count half), margins, calibration (ECE with a reliability table), overall and per
+    /// `category` / `source`, printed as JSON under TRL's names.
+    ///
+    /// Example: alignlab eval --model base.gguf --weights runs/dpo-1/model.safetensors --data held-out.jsonl
+    Eval(EvalArgs),
     /// Write the tiny random demo model (d_model 64, 2 layers, byte-level vocabulary) as a GGUF file.
     TinyModel {
         /// Seed of the weights: the same seed gives the same file everywhere.
@@ -48,6 +54,44 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The reference model (GGUF file or Hugging Face folder); also the policy's architecture and tokenizer.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The policy's weights (a run's model.safetensors); without it, --policy or --model itself.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// The policy as a model file or folder of its own (instead of --weights).
+    #[arg(long, conflicts_with = "weights")]
+    pub policy: Option<PathBuf>,
+    /// Preference pairs, TRL JSONL; ties are left out.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// β of the implicit reward β·(log π − log π_ref).
+    #[arg(long, default_value_t = 0.1)]
+    pub beta: f64,
+    #[arg(long, default_value_t = 512)]
+    pub max_length: usize,
+    #[arg(long, default_value_t = 256)]
+    pub max_prompt_length: usize,
+    /// Wrap plain-text records in the model's chat template.
+    #[arg(long)]
+    pub chat_template: bool,
+    /// Pairs per forward pass.
+    #[arg(long, default_value_t = 4)]
+    pub batch_size: usize,
+    /// Bins of the reliability table.
+    #[arg(long, default_value_t = 10)]
+    pub num_bins: usize,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -112,6 +156,10 @@ pub struct TrainArgs {
     /// Also save model.safetensors every N steps (0: only at the end).
     #[arg(long, default_value_t = 0)]
     pub save_steps: usize,
+    /// Continue the run saved in this folder (its model.safetensors, trainer_state.json and optimizer.bpk),
+    /// with the same --model, data and options; the loss curve continues as if never stopped.
+    #[arg(long)]
+    pub resume_from: Option<PathBuf>,
     /// Print every metrics record as a JSON line.
     #[arg(long)]
     pub print_metrics: bool,

@@ -8,16 +8,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use alignlab_core::data::{ReadOptions, TokenizedPair, read_preferences, tokenize_pair, train_eval_split};
+use alignlab_core::data::{
+    PreferenceRecord, ReadOptions, TokenizeOptions, TokenizedPair, read_preferences, tokenize_pair, train_eval_split,
+};
+use alignlab_core::eval::preference::{reward_metrics, reward_metrics_by_group};
 use alignlab_core::generate::{GenerateOptions, greedy};
 use alignlab_core::metrics;
+use alignlab_core::model::bert::{Bert, bert_tokenizer};
+use alignlab_core::model::llama::Llama;
+use alignlab_core::objectives::logprob::chunk_rows;
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::tiny::tiny_gguf;
-use alignlab_core::tokenizer::Message;
-use alignlab_core::train::{Objective, TrainConfig, Trainer};
-use alignlab_core::weights::safetensors::to_safetensors;
+use alignlab_core::tokenizer::{Message, Tokenizer};
+use alignlab_core::train::{Backbone, Objective, TrainConfig, Trainer, TrainerState, score_pairs};
+use alignlab_core::weights::safetensors::{SafetensorsSource, to_safetensors};
 use anyhow::{Context, Result, bail};
-use args::{Cli, Command, DeviceArg, GenerateArgs, TrainArgs};
+use args::{Cli, Command, DeviceArg, EvalArgs, GenerateArgs, TrainArgs};
 use burn::tensor::Device;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,6 +44,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate(a),
         Command::Dpo(a) => train(a, Objective::Dpo),
         Command::Reward(a) => train(a, Objective::Reward),
+        Command::Eval(a) => eval(a),
         Command::TinyModel { seed, out } => {
             write_file(&out, &tiny_gguf(seed))?;
             println!("wrote the tiny model (seed {seed}) to {}", out.display());
@@ -53,9 +60,82 @@ fn device(arg: DeviceArg) -> Device {
     }
 }
 
+/// A GGUF file, or a Hugging Face folder (config.json, safetensors, tokenizer.json).
 fn load_model(path: &Path, device: &Device) -> Result<Pretrained> {
+    if path.is_dir() {
+        return Pretrained::from_hf_dir(path, device).with_context(|| format!("loading the model {}", path.display()));
+    }
     let bytes = fs::read(path).with_context(|| format!("reading the model {}", path.display()))?;
     Pretrained::from_gguf(bytes, device).with_context(|| format!("loading the model {}", path.display()))
+}
+
+/// A BERT-style encoder folder (config.json with `"model_type": "bert"`, model.safetensors, tokenizer.json),
+/// or `None` for anything else.
+fn load_encoder(path: &Path, device: &Device) -> Result<Option<(Bert, Tokenizer)>> {
+    let config = path.join("config.json");
+    let is_bert = fs::read(&config)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["model_type"] == "bert");
+    if !is_bert {
+        return Ok(None);
+    }
+    let read = |name: &str| fs::read(path.join(name)).with_context(|| format!("reading {}", path.join(name).display()));
+    let (bert, _) = Bert::from_hf(&read("config.json")?, &read("model.safetensors")?, device)
+        .with_context(|| format!("loading the encoder {}", path.display()))?;
+    let tokenizer =
+        bert_tokenizer(&read("tokenizer.json")?).with_context(|| format!("{}/tokenizer.json", path.display()))?;
+    Ok(Some((bert, tokenizer)))
+}
+
+/// `pre`'s architecture with the weights of a safetensors file (a run's model.safetensors).
+fn load_weights(pre: &Pretrained, path: &Path, device: &Device) -> Result<Llama> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let source = SafetensorsSource::parse(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    Llama::from_source(&pre.config, &source, device)
+        .with_context(|| format!("the weights of {} do not fit the model's architecture", path.display()))
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let device = device(a.device);
+    let pre = load_model(&a.model, &device)?;
+    let policy = match (&a.weights, &a.policy) {
+        (Some(w), _) => load_weights(&pre, w, &device)?,
+        (None, Some(p)) => load_model(p, &device)?.model,
+        (None, None) => pre.model.clone(),
+    };
+    let topts = TokenizeOptions {
+        max_length: a.max_length,
+        max_prompt_length: a.max_prompt_length,
+        chat_template: a.chat_template,
+        ..Default::default()
+    };
+    let (records, pairs) = read_pairs(&a.data, a.skip_bad_lines, a.limit, &pre.tokenizer, &topts)?;
+    let pad = pre.tokenizer.pad_id().or(pre.tokenizer.eos_id()).unwrap_or(0);
+    let chunk = chunk_rows(pre.config.vocab_size, TrainConfig::default().logits_chunk_bytes);
+    let score = |m: &Llama| pollster::block_on(score_pairs(m, &pairs, a.batch_size.max(1), pad, chunk, &device));
+    let (pol, reference) = (score(&policy)?, score(&pre.model)?);
+    let reward = |i: usize, chosen: bool| {
+        let (p, r) = if chosen { (pol[i].0, reference[i].0) } else { (pol[i].1, reference[i].1) };
+        a.beta * (p as f64 - r as f64)
+    };
+    let chosen: Vec<f64> = (0..pairs.len()).map(|i| reward(i, true)).collect();
+    let rejected: Vec<f64> = (0..pairs.len()).map(|i| reward(i, false)).collect();
+    let mut out = serde_json::json!({
+        "pairs": pairs.len(),
+        "overall": reward_metrics(&chosen, &rejected, a.num_bins)?,
+    });
+    for (key, group) in [
+        ("by_category", records.iter().map(|r| r.category.clone()).collect::<Vec<_>>()),
+        ("by_source", records.iter().map(|r| r.source.clone()).collect()),
+    ] {
+        if group.iter().any(Option::is_some) {
+            let names: Vec<String> = group.into_iter().map(|g| g.unwrap_or_else(|| "(none)".into())).collect();
+            out[key] = serde_json::to_value(reward_metrics_by_group(&chosen, &rejected, &names, a.num_bins)?)?;
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {
@@ -107,13 +187,27 @@ fn generate(a: GenerateArgs) -> Result<()> {
 fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     let config = a.resolve(objective)?;
     let device = device(a.device);
-    let pre = load_model(&a.model, &device)?;
-    let pairs = read_pairs(&a.data, &a, &pre, &config)?;
-    let (pairs, eval_pairs) = match &a.eval_data {
-        Some(path) => (pairs, read_pairs(path, &a, &pre, &config)?),
+    // An encoder folder (BERT, e.g. all-MiniLM-L6-v2) backs a reward model; anything else is a decoder.
+    let encoder = load_encoder(&a.model, &device)?;
+    let mut pre = match encoder {
+        Some(_) if objective != Objective::Reward => {
+            bail!("{} is an encoder: it trains reward models", a.model.display())
+        }
+        Some(_) => None,
+        None => Some(load_model(&a.model, &device)?),
+    };
+    let tokenizer = match (&encoder, &pre) {
+        (Some((_, tok)), _) => tok.clone(),
+        (_, Some(p)) => p.tokenizer.clone(),
+        _ => unreachable!("one of the two is loaded"),
+    };
+    let topts = config.tokenize_options();
+    let pairs = read_pairs(&a.data, a.skip_bad_lines, a.limit, &tokenizer, &topts)?.1;
+    let (mut pairs, eval_pairs) = match &a.eval_data {
+        Some(path) => (pairs, read_pairs(path, a.skip_bad_lines, a.limit, &tokenizer, &topts)?.1),
         None => train_eval_split(pairs, config.eval_split, config.seed),
     };
-    let pad = pre.tokenizer.pad_id().or(pre.tokenizer.eos_id()).unwrap_or(0);
+    let pad = tokenizer.pad_id().or(tokenizer.eos_id()).unwrap_or(0);
 
     let out = a.out.clone().unwrap_or_else(|| default_run_dir(objective));
     fs::create_dir_all(&out).with_context(|| format!("creating the run folder {}", out.display()))?;
@@ -130,7 +224,23 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
         out.display()
     );
     let eval_steps = config.eval_steps;
-    let mut trainer = pollster::block_on(Trainer::new(pre.model, pairs, config, pad, &device))?;
+    let resume = match (&a.resume_from, pre.as_mut()) {
+        (Some(dir), Some(pre)) => Some(load_checkpoint(dir, pre, &mut pairs, &device, objective)?),
+        (Some(_), None) => {
+            bail!("--resume-from continues decoder runs; an encoder's score head cannot be reloaded yet")
+        }
+        (None, _) => None,
+    };
+    let backbone: Backbone = match (encoder, pre) {
+        (Some((bert, _)), _) => bert.into(),
+        (None, Some(pre)) => pre.model.into(),
+        _ => unreachable!("one of the two is loaded"),
+    };
+    let mut trainer = pollster::block_on(Trainer::new(backbone, pairs, config, pad, &device))?;
+    if let Some((state, optimizer)) = resume {
+        eprintln!("resuming at step {} of {}", state.step, state.total_steps);
+        trainer.restore(state, optimizer)?;
+    }
     pollster::block_on(trainer.set_eval_pairs(eval_pairs))?;
     let bar = ProgressBar::new(trainer.total_steps() as u64);
     bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})")?);
@@ -195,33 +305,65 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     Ok(())
 }
 
-/// Reads and tokenizes a preference file; ties are left out of pairwise training.
-fn read_pairs(path: &Path, a: &TrainArgs, pre: &Pretrained, config: &TrainConfig) -> Result<Vec<TokenizedPair>> {
+/// Reads and tokenizes a preference file; ties are left out of pairwise training and evaluation. Returns
+/// the records kept beside their pairs.
+fn read_pairs(
+    path: &Path,
+    skip_bad_lines: bool,
+    limit: Option<usize>,
+    tokenizer: &Tokenizer,
+    topts: &TokenizeOptions,
+) -> Result<(Vec<PreferenceRecord>, Vec<TokenizedPair>)> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let report =
-        read_preferences(&name, &text, &ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() })?;
+    let report = read_preferences(&name, &text, &ReadOptions { skip_bad_lines, ..Default::default() })?;
     for (line, reason) in &report.skipped {
         eprintln!("skipped {name}:{line}: {reason}");
     }
-    let mut records = report.records;
-    if let Some(n) = a.limit {
+    let mut records: Vec<PreferenceRecord> = report.records.into_iter().filter(|r| !r.tie).collect();
+    if let Some(n) = limit {
         records.truncate(n);
     }
-    let topts = config.tokenize_options();
-    let pairs = records.iter().filter(|r| !r.tie).map(|r| tokenize_pair(&pre.tokenizer, r, &topts));
-    Ok(pairs.collect::<Result<Vec<_>, _>>()?)
+    let pairs = records.iter().map(|r| tokenize_pair(tokenizer, r, topts)).collect::<Result<Vec<_>, _>>()?;
+    Ok((records, pairs))
 }
 
 fn save_checkpoint(trainer: &Trainer, out: &Path) -> Result<()> {
-    let tensors = match (trainer.policy(), trainer.reward_model()) {
-        (Some(m), _) => m.named_tensors(),
-        (_, Some(m)) => m.named_tensors(),
+    let tensors = match (trainer.policy(), trainer.reward_model(), trainer.encoder_reward_model()) {
+        (Some(m), _, _) => m.named_tensors(),
+        (_, Some(m), _) => m.named_tensors(),
+        (_, _, Some(m)) => m.named_tensors(),
         _ => bail!("the trainer holds no model"),
     };
     let meta = [("format".to_string(), "pt".to_string()), ("step".to_string(), trainer.step_count().to_string())];
     let bytes = pollster::block_on(to_safetensors(tensors, meta.into_iter().collect()))?;
+    write_file(&out.join("optimizer.bpk"), &trainer.optimizer_state()?)?;
+    write_file(&out.join("trainer_state.json"), serde_json::to_string(&trainer.state())?.as_bytes())?;
     write_file(&out.join("model.safetensors"), &bytes)
+}
+
+/// A saved run's policy weights (into `pre.model`), its state and AdamW state; the pairs get the run's
+/// reference log-probs back, so the reference is not recomputed from the moved policy.
+fn load_checkpoint(
+    dir: &Path,
+    pre: &mut Pretrained,
+    pairs: &mut [TokenizedPair],
+    device: &Device,
+    objective: Objective,
+) -> Result<(TrainerState, Vec<u8>)> {
+    if objective != Objective::Dpo {
+        bail!("--resume-from continues DPO-family runs; a reward model's score head cannot be reloaded yet");
+    }
+    let read = |name: &str| fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()));
+    pre.model = load_weights(pre, &dir.join("model.safetensors"), device)?;
+    let state: TrainerState =
+        serde_json::from_slice(&read("trainer_state.json")?).context("trainer_state.json of the checkpoint")?;
+    if state.reference.len() == pairs.len() {
+        for (pair, &(c, r)) in pairs.iter_mut().zip(&state.reference) {
+            (pair.ref_chosen_logps, pair.ref_rejected_logps) = (Some(c), Some(r));
+        }
+    }
+    Ok((state, read("optimizer.bpk")?))
 }
 
 /// Writes through a temporary file and a rename, so a crash never leaves a half-written checkpoint.

@@ -13,8 +13,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::{TokenizeOptions, TokenizedPair};
 use crate::metrics::{self, Metrics};
+use crate::model::bert::{Bert, EncoderRewardModel, Pooling};
 use crate::model::llama::Llama;
-use crate::model::reward::RewardModel;
+use crate::model::reward::{RewardModel, ScalarReward};
 use crate::objectives::dpo::{DpoLoss, DpoLossType, PairLogps};
 use crate::objectives::logprob::{chunk_rows, masked_sum, token_logps, token_logps_backward};
 use crate::objectives::reward::{RewardLoss, RewardLossType};
@@ -263,6 +264,26 @@ pub struct TrainerState {
 enum Policy {
     Lm(Llama),
     Reward(RewardModel),
+    /// A reward model on an encoder (MiniLM): small enough to train a useful reward model in a browser.
+    EncoderReward(EncoderRewardModel),
+}
+
+/// The network a run starts from: a decoder (policy, or reward-model backbone) or an encoder (reward models).
+pub enum Backbone {
+    Decoder(Llama),
+    Encoder(Bert),
+}
+
+impl From<Llama> for Backbone {
+    fn from(m: Llama) -> Self {
+        Self::Decoder(m)
+    }
+}
+
+impl From<Bert> for Backbone {
+    fn from(m: Bert) -> Self {
+        Self::Encoder(m)
+    }
 }
 
 /// Tokens of a batch of pairs on the device: chosen sequences first, then rejected ones, right-padded.
@@ -371,7 +392,7 @@ impl Trainer {
     /// reference, whose log-probs are computed here once unless the pairs carry them). `device` is the
     /// device the model lives on; autodiff is enabled on it here.
     pub async fn new(
-        model: Llama,
+        model: impl Into<Backbone>,
         pairs: Vec<TokenizedPair>,
         config: TrainConfig,
         pad_id: u32,
@@ -381,6 +402,10 @@ impl Trainer {
         if pairs.is_empty() {
             return Err(TrainError::NoData);
         }
+        let model = match model.into() {
+            Backbone::Decoder(m) => m,
+            Backbone::Encoder(bert) => return Self::new_encoder_reward(bert, pairs, config, pad_id, device),
+        };
         let vocab = model.vocab_size();
         for p in &pairs {
             if let Some(&id) = p.prompt.iter().chain(&p.chosen).chain(&p.rejected).find(|&&id| id as usize >= vocab) {
@@ -422,6 +447,49 @@ impl Trainer {
         })
     }
 
+    fn new_encoder_reward(
+        bert: Bert,
+        pairs: Vec<TokenizedPair>,
+        config: TrainConfig,
+        pad_id: u32,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let bad = |field, msg: String| Err(TrainError::Config { field, msg });
+        if config.objective != Objective::Reward {
+            return bad("objective", "an encoder backbone trains reward models only".into());
+        }
+        if config.max_length > bert.max_len() {
+            return bad("max_length", format!("the encoder reads at most {} positions", bert.max_len()));
+        }
+        let vocab = bert.vocab_size();
+        for p in &pairs {
+            if let Some(&id) = p.prompt.iter().chain(&p.chosen).chain(&p.rejected).find(|&&id| id as usize >= vocab) {
+                return Err(TrainError::BadToken { id, line: p.line, vocab });
+            }
+        }
+        let device = device.clone().autodiff();
+        let model = EncoderRewardModel::new(bert.fork(&device), Pooling::Mean, &device);
+        let policy = Policy::EncoderReward(stable_param_ids(model).train());
+        let steps_per_epoch = pairs.len().div_ceil(config.pairs_per_step());
+        Ok(Self {
+            rng: SplitMix64::new(config.seed),
+            total_steps: config.max_steps.unwrap_or(steps_per_epoch * config.num_epochs),
+            optimizer: adamw(&config),
+            dpo_loss: config.dpo_loss(),
+            reward_loss: config.reward_loss(),
+            config,
+            policy: Some(policy),
+            pairs,
+            reference: Vec::new(),
+            eval: None,
+            order: Vec::new(),
+            step: 0,
+            chunk: 1,
+            pad_id,
+            device,
+        })
+    }
+
     pub fn step_count(&self) -> usize {
         self.step
     }
@@ -448,15 +516,23 @@ impl Trainer {
     pub fn policy(&self) -> Option<&Llama> {
         match self.policy.as_ref()? {
             Policy::Lm(m) => Some(m),
-            Policy::Reward(_) => None,
+            _ => None,
         }
     }
 
-    /// The reward model being trained (a reward run only).
+    /// The reward model being trained (a reward run on a decoder).
     pub fn reward_model(&self) -> Option<&RewardModel> {
         match self.policy.as_ref()? {
             Policy::Reward(m) => Some(m),
-            Policy::Lm(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The reward model being trained (a reward run on an encoder).
+    pub fn encoder_reward_model(&self) -> Option<&EncoderRewardModel> {
+        match self.policy.as_ref()? {
+            Policy::EncoderReward(m) => Some(m),
+            _ => None,
         }
     }
 
@@ -590,9 +666,10 @@ impl Trainer {
                     self.dpo_values(pair_logps(seq, &batch, reference, chunk)).0
                 }
                 Policy::Reward(m) => {
-                    let inner = self.device.clone().inner();
-                    let rewards = m.valid().forward(batch.ids.clone().to_device(&inner), &batch.lengths);
-                    self.reward_values(rewards, &batch).0
+                    self.reward_values(m.valid().rewards(batch.ids.clone().inner(), &batch.lengths), &batch).0
+                }
+                Policy::EncoderReward(m) => {
+                    self.reward_values(m.valid().rewards(batch.ids.clone().inner(), &batch.lengths), &batch).0
                 }
             };
             per_batch.push((chunk.len(), values));
@@ -663,24 +740,36 @@ impl Trainer {
                 (Policy::Lm(model), v, g, t)
             }
             Policy::Reward(model) => {
-                let (v, g, t) = self.accumulate(&model, idx, |batch, _, w| {
-                    let (values, loss) = self.reward_values(model.forward(batch.ids.clone(), &batch.lengths), batch);
-                    (values, GradientsParams::from_grads(loss.mul_scalar(w).backward(), &model))
-                });
+                let (v, g, t) = self.reward_gradients(&model, idx);
                 (Policy::Reward(model), v, g, t)
+            }
+            Policy::EncoderReward(model) => {
+                let (v, g, t) = self.reward_gradients(&model, idx);
+                (Policy::EncoderReward(model), v, g, t)
             }
         };
         let inner = self.device.clone().inner();
+        let max_norm = self.config.max_grad_norm;
         let (grads, norm) = match &policy {
-            Policy::Lm(m) => clip_grad_norm(m, grads, self.config.max_grad_norm, &inner),
-            Policy::Reward(m) => clip_grad_norm(m, grads, self.config.max_grad_norm, &inner),
+            Policy::Lm(m) => clip_grad_norm(m, grads, max_norm, &inner),
+            Policy::Reward(m) => clip_grad_norm(m, grads, max_norm, &inner),
+            Policy::EncoderReward(m) => clip_grad_norm(m, grads, max_norm, &inner),
         };
         let policy = match policy {
             Policy::Lm(m) => Policy::Lm(self.optimizer.step(lr, m, grads)),
             Policy::Reward(m) => Policy::Reward(self.optimizer.step(lr, m, grads)),
+            Policy::EncoderReward(m) => Policy::EncoderReward(self.optimizer.step(lr, m, grads)),
         };
         self.policy = Some(policy);
         (Tensor::cat(vec![values, norm], 0), tokens)
+    }
+
+    /// Reward-model gradients over the micro-batches of `idx`.
+    fn reward_gradients<M: ScalarReward>(&self, model: &M, idx: &[usize]) -> (Tensor<1>, GradientsParams, usize) {
+        self.accumulate(model, idx, |batch, _, w| {
+            let (values, loss) = self.reward_values(model.rewards(batch.ids.clone(), &batch.lengths), batch);
+            (values, GradientsParams::from_grads(loss.mul_scalar(w).backward(), model))
+        })
     }
 
     /// Runs `grads(batch, pairs, weight)` on each micro-batch of `idx` — `weight` is the micro-batch's share
@@ -797,6 +886,19 @@ async fn reference_logps(
     {
         return Ok(cached);
     }
+    score_pairs(model, pairs, batch_size, pad, chunk, device).await
+}
+
+/// Summed response log-probs `(chosen, rejected)` of every pair under `model`, `batch_size` pairs at a time,
+/// with LM-head chunks of `chunk` rows (see [`chunk_rows`]); read back to the host in one transfer.
+pub async fn score_pairs(
+    model: &Llama,
+    pairs: &[TokenizedPair],
+    batch_size: usize,
+    pad: u32,
+    chunk: usize,
+    device: &Device,
+) -> Result<Vec<(f32, f32)>, TrainError> {
     let mut parts = Vec::new();
     for group in pairs.chunks(batch_size) {
         let batch = Batch::new(&group.iter().collect::<Vec<_>>(), pad, device);

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use alignlab_core::data::{ReadOptions, read_preferences, tokenize_pair};
+use alignlab_core::data::{ReadOptions, read_preferences, tokenize_pair, train_eval_split};
 use alignlab_core::eval::agreement::{self, LabelValue, Level};
 use alignlab_core::eval::preference;
 use alignlab_core::generate::{GenerateOptions, greedy};
@@ -236,8 +236,10 @@ impl Trainer {
         let pad = tok.pad_id().or(tok.eos_id()).unwrap_or(0);
         let (device, _) = backend();
         let (llama, llama_config) = (model.inner.model.clone(), model.inner.config.clone());
+        let (pairs, held_out) = train_eval_split(pairs, config.eval_split, config.seed);
         Ok(promise(async move {
-            let trainer = CoreTrainer::new(llama, pairs, config, pad, &device).await.map_err(js_err)?;
+            let mut trainer = CoreTrainer::new(llama, pairs, config, pad, &device).await.map_err(js_err)?;
+            trainer.set_eval_pairs(held_out).await.map_err(js_err)?;
             let t = Trainer { inner: Rc::new(RefCell::new(Some(trainer))), config: llama_config, tokenizer: tok };
             Ok(t.into())
         }))
@@ -260,6 +262,18 @@ impl Trainer {
         promise(async move {
             let trainer = cell.borrow_mut().take().ok_or_else(busy)?;
             let result = trainer.evaluate().await;
+            *cell.borrow_mut() = Some(trainer);
+            to_js(&result.map_err(js_err)?)
+        })
+    }
+
+    /// Metrics over the held-out pairs (`evalSplit`) under TRL's `eval_` names; null without held-out pairs.
+    #[wasm_bindgen(js_name = evaluateHeldOut)]
+    pub fn evaluate_held_out(&self) -> Promise {
+        let cell = self.inner.clone();
+        promise(async move {
+            let trainer = cell.borrow_mut().take().ok_or_else(busy)?;
+            let result = trainer.evaluate_held_out().await;
             *cell.borrow_mut() = Some(trainer);
             to_js(&result.map_err(js_err)?)
         })
@@ -290,6 +304,12 @@ impl Trainer {
             }),
         })
     }
+}
+
+/// The core's training options with their defaults (snake_case keys): the one list every surface follows.
+#[wasm_bindgen(js_name = defaultTrainConfig)]
+pub fn default_train_config() -> Result<JsValue, JsError> {
+    to_js(&TrainConfig::default())
 }
 
 /// Ratings as JS gives them: items × raters, each a number, a string or null (missing).

@@ -368,6 +368,10 @@ impl Bert {
         self.embeddings.word.dims()[1]
     }
 
+    pub fn vocab_size(&self) -> usize {
+        self.embeddings.word.dims()[0]
+    }
+
     /// Longest input the position embedding covers.
     pub fn max_len(&self) -> usize {
         self.embeddings.position.dims()[0]

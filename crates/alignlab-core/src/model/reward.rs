@@ -43,3 +43,20 @@ impl RewardModel {
         out
     }
 }
+
+/// A model that scores each sequence of a right-padded batch with one scalar: what the reward loop trains.
+pub trait ScalarReward: Module {
+    fn rewards(&self, ids: Tensor<2, Int>, lengths: &[usize]) -> Tensor<1>;
+}
+
+impl ScalarReward for RewardModel {
+    fn rewards(&self, ids: Tensor<2, Int>, lengths: &[usize]) -> Tensor<1> {
+        self.forward(ids, lengths)
+    }
+}
+
+impl ScalarReward for crate::model::bert::EncoderRewardModel {
+    fn rewards(&self, ids: Tensor<2, Int>, lengths: &[usize]) -> Tensor<1> {
+        self.forward(ids, lengths)
+    }
+}
