@@ -56,7 +56,7 @@ export interface GenerateOptions {
 /** A causal language model on the device chosen by `init`. Made by its static functions or `loadModel`. */
 export class Model {
   private constructor();
-  /** A model from the bytes of a GGUF file (v3; F32, F16, Q8_0, Q4_0, Q4_1). Throws an Error on bad bytes. */
+  /** A model from the bytes of a GGUF file (v2/v3; F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K–Q6_K). Throws an Error on bad bytes. */
   static fromGguf(bytes: Uint8Array | ArrayBuffer): Model;
   /** The tiny random Llama (d_model 64, 2 layers, byte-level vocabulary, ChatML template) for a seed. */
   static tiny(seed?: number): Model;

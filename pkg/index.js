@@ -222,7 +222,7 @@ export class Model {
     return this.#inner;
   }
 
-  /** A model from the bytes of a GGUF file (v3; F32, F16, Q8_0, Q4_0, Q4_1). */
+  /** A model from the bytes of a GGUF file (v2/v3; F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K–Q6_K). */
   static fromGguf(bytes) {
     const data = toBytes(bytes, 'Model.fromGguf(bytes)');
     return new Model(INTERNAL, call((w) => w.Model.fromGguf(data)));
