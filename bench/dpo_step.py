@@ -12,7 +12,9 @@ Same shapes, same tokens, same weights, same optimisation as the core's Trainer:
 - loss: sigmoid DPO, beta 0.1, against reference log-probs computed once before the timed steps (no grad).
 - optimiser: AdamW (lr 1e-5, betas 0.9/0.999, eps 1e-8, weight decay 0), linear decay to 0 over the run, global
   grad-norm clipping at 1.0; the full-vocabulary logits of the batch are materialised, as in TRL.
-- threads: torch.set_num_threads(number of CPUs this process may use), printed.
+- threads: torch.set_num_threads(number of CPUs this process may use, or --threads), printed. On a machine
+  shared with other work, PyTorch's OpenMP threads wait for each other at every op: measured here with another
+  process busy on one of the 2 cores, the tiny model's step took 2.2 s with 2 threads and 0.17 s with 1.
 
 Prints one JSON line per model with the fields of bench_dpo (impl "pytorch"), plus the resident memory right
 after `import torch` (the PyPI wheel loads its CUDA libraries even on a CPU-only run).
@@ -243,6 +245,7 @@ def main():
     ap.add_argument("--model", choices=["tiny", "smollm2", "all"], default="all")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: the CPUs this process may use)")
     ap.add_argument("--tiny-gguf", default="/var/tmp/alignlab-bench/tiny.gguf", help="written by bench_dpo --save-tiny")
     ap.add_argument(
         "--gguf",
@@ -251,7 +254,7 @@ def main():
     args = ap.parse_args()
     if args.steps < 1:
         ap.error("--steps must be at least 1")
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     if args.model != "smollm2":

@@ -9,7 +9,10 @@
 # and the same token ids, and print the summed reference log-probs, which the table checks agree.
 # LoRA rows come when LoRA exists in the core (it does not yet).
 #
-# Usage: scripts/bench.sh            (BENCH_MODELS="tiny smollm2", BENCH_STEPS=3, BENCH_WARMUP=1)
+# Usage: scripts/bench.sh            (BENCH_MODELS="tiny smollm2", BENCH_STEPS=3, BENCH_WARMUP=1,
+#                                    BENCH_TORCH_THREADS=<CPUs>)
+# Both sides use every CPU by default (Burn's rayon pool, torch.set_num_threads). On a loaded machine PyTorch's
+# OpenMP threads stall on each other at every op (small models suffer most): quote the load with the numbers.
 # Each model runs in its own process, so that its peak memory is its own. The Python requirements go into a
 # venv under /var/tmp (ALIGNLAB_BENCH_VENV), never into the repository; results go to ALIGNLAB_BENCH_OUT.
 #
@@ -51,7 +54,8 @@ for m in $models; do
   step "$m: alignlab"
   "$bin" --model "$m" --steps "$steps" --warmup "$warmup" | tee "$out/alignlab-$m.json"
   step "$m: PyTorch"
-  "$venv/bin/python" bench/dpo_step.py --model "$m" --steps "$steps" --warmup "$warmup" --tiny-gguf "$out/tiny.gguf" |
+  "$venv/bin/python" bench/dpo_step.py --model "$m" --steps "$steps" --warmup "$warmup" --tiny-gguf "$out/tiny.gguf" \
+    --threads "${BENCH_TORCH_THREADS:-0}" |
     tee "$out/pytorch-$m.json"
 done
 load_after=$(uptime)

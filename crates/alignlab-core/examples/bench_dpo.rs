@@ -9,17 +9,21 @@
 //! read back, so the time includes all of its device work).
 //!
 //! ```text
-//! cargo run --example bench_dpo -- [--model tiny|smollm2|all] [--steps N] [--warmup N] [--gguf PATH]
-//!                                  [--save-tiny PATH]
+//! cargo build --workspace --exclude alignlab-wasm --example bench_dpo   # the package set of the tests
+//! target/debug/examples/bench_dpo [--model tiny|smollm2|all] [--steps N] [--warmup N] [--gguf PATH]
+//!                                 [--save-tiny PATH]
 //! ```
 //!
+//! (`scripts/bench.sh` does this and runs the PyTorch side.) Building with another package set, such as a
+//! plain `cargo run --example bench_dpo` that includes the wasm crate, changes Burn's features and rebuilds it.
 //! `--save-tiny` also writes the tiny model's GGUF (seed 0) to PATH, so that the PyTorch script loads the same
 //! weights.
 //!
-//! Prints one JSON line per model: model, shape, steps, seconds/step (mean, min, max), response tokens/s
-//! (from the mean), CPU seconds/step (user + system), the resident memory before the first step (VmRSS) and the process's peak resident memory
-//! (VmHWM; both Linux only, null elsewhere), the summed reference log-probs (a cross-check with PyTorch). Peak memory is
-//! the process's, so run one model per process to attribute it (scripts/bench.sh does).
+//! Prints one JSON line per model: model, shape, steps, seconds/step (mean, min, max), response tokens/s (from
+//! the mean), CPU seconds/step (user + system), the resident memory before the first step (VmRSS) and the
+//! process's peak resident memory (VmHWM; both Linux only, null elsewhere), and the summed reference log-probs
+//! (a cross-check with PyTorch). Peak memory is the process's, so run one model per process to attribute it
+//! (scripts/bench.sh does).
 
 use std::path::PathBuf;
 use std::time::Instant;
