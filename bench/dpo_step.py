@@ -51,6 +51,7 @@ PAIRS, PROMPT, RESPONSE = 4, 64, 192
 TOKEN_SEED = 20240607
 FIRST_ID = 3
 MASK64 = (1 << 64) - 1
+SMOLLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class SplitMix64:
@@ -249,7 +250,7 @@ def main():
     ap.add_argument("--tiny-gguf", default="/var/tmp/alignlab-bench/tiny.gguf", help="written by bench_dpo --save-tiny")
     ap.add_argument(
         "--gguf",
-        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", SMOLLM2),
     )
     args = ap.parse_args()
     if args.steps < 1:
@@ -263,7 +264,8 @@ def main():
         if os.path.exists(args.gguf):
             print(json.dumps(bench("smollm2-135m", args.gguf, args)), flush=True)
         else:
-            print(f"dpo_step.py: skipping SmolLM2-135M: {args.gguf} is absent (run scripts/fetch-models.sh)", file=sys.stderr)
+            msg = f"dpo_step.py: skipping SmolLM2-135M: {args.gguf} is absent (run scripts/fetch-models.sh)"
+            print(msg, file=sys.stderr)
 
 
 if __name__ == "__main__":
