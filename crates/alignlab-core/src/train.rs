@@ -402,11 +402,20 @@ impl Trainer {
         if pairs.is_empty() {
             return Err(TrainError::NoData);
         }
-        let model = match model.into() {
-            Backbone::Decoder(m) => m,
-            Backbone::Encoder(bert) => return Self::new_encoder_reward(bert, pairs, config, pad_id, device),
+        let model = model.into();
+        if let Backbone::Encoder(bert) = &model {
+            let bad = |field, msg: String| Err(TrainError::Config { field, msg });
+            if config.objective != Objective::Reward {
+                return bad("objective", "an encoder backbone trains reward models only".into());
+            }
+            if config.max_length > bert.max_len() {
+                return bad("max_length", format!("the encoder reads at most {} positions", bert.max_len()));
+            }
+        }
+        let vocab = match &model {
+            Backbone::Decoder(m) => m.vocab_size(),
+            Backbone::Encoder(m) => m.vocab_size(),
         };
-        let vocab = model.vocab_size();
         for p in &pairs {
             if let Some(&id) = p.prompt.iter().chain(&p.chosen).chain(&p.rejected).find(|&&id| id as usize >= vocab) {
                 return Err(TrainError::BadToken { id, line: p.line, vocab });
@@ -414,16 +423,25 @@ impl Trainer {
         }
         let device = device.clone().autodiff();
         let chunk = chunk_rows(vocab, config.logits_chunk_bytes);
-        let model = model.fork(&device);
         let (dpo_loss, reward_loss) = (config.dpo_loss(), config.reward_loss());
-        let reference = if config.objective == Objective::Dpo && dpo_loss.uses_reference() {
-            reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?
-        } else {
-            Vec::new()
-        };
-        let policy = match config.objective {
-            Objective::Dpo => Policy::Lm(stable_param_ids(model).train()),
-            Objective::Reward => Policy::Reward(stable_param_ids(RewardModel::new(model, &device)).train()),
+        let (policy, reference) = match model {
+            Backbone::Decoder(model) => {
+                let model = model.fork(&device);
+                let reference = if config.objective == Objective::Dpo && dpo_loss.uses_reference() {
+                    reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?
+                } else {
+                    Vec::new()
+                };
+                let policy = match config.objective {
+                    Objective::Dpo => Policy::Lm(stable_param_ids(model).train()),
+                    Objective::Reward => Policy::Reward(stable_param_ids(RewardModel::new(model, &device)).train()),
+                };
+                (policy, reference)
+            }
+            Backbone::Encoder(bert) => {
+                let model = EncoderRewardModel::new(bert.fork(&device), Pooling::Mean, &device);
+                (Policy::EncoderReward(stable_param_ids(model).train()), Vec::new())
+            }
         };
         let steps_per_epoch = pairs.len().div_ceil(config.pairs_per_step());
         let total_steps = config.max_steps.unwrap_or(steps_per_epoch * config.num_epochs);
@@ -442,49 +460,6 @@ impl Trainer {
             step: 0,
             total_steps,
             chunk,
-            pad_id,
-            device,
-        })
-    }
-
-    fn new_encoder_reward(
-        bert: Bert,
-        pairs: Vec<TokenizedPair>,
-        config: TrainConfig,
-        pad_id: u32,
-        device: &Device,
-    ) -> Result<Self, TrainError> {
-        let bad = |field, msg: String| Err(TrainError::Config { field, msg });
-        if config.objective != Objective::Reward {
-            return bad("objective", "an encoder backbone trains reward models only".into());
-        }
-        if config.max_length > bert.max_len() {
-            return bad("max_length", format!("the encoder reads at most {} positions", bert.max_len()));
-        }
-        let vocab = bert.vocab_size();
-        for p in &pairs {
-            if let Some(&id) = p.prompt.iter().chain(&p.chosen).chain(&p.rejected).find(|&&id| id as usize >= vocab) {
-                return Err(TrainError::BadToken { id, line: p.line, vocab });
-            }
-        }
-        let device = device.clone().autodiff();
-        let model = EncoderRewardModel::new(bert.fork(&device), Pooling::Mean, &device);
-        let policy = Policy::EncoderReward(stable_param_ids(model).train());
-        let steps_per_epoch = pairs.len().div_ceil(config.pairs_per_step());
-        Ok(Self {
-            rng: SplitMix64::new(config.seed),
-            total_steps: config.max_steps.unwrap_or(steps_per_epoch * config.num_epochs),
-            optimizer: adamw(&config),
-            dpo_loss: config.dpo_loss(),
-            reward_loss: config.reward_loss(),
-            config,
-            policy: Some(policy),
-            pairs,
-            reference: Vec::new(),
-            eval: None,
-            order: Vec::new(),
-            step: 0,
-            chunk: 1,
             pad_id,
             device,
         })
