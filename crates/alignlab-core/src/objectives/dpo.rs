@@ -155,6 +155,7 @@ fn smoothed(z: Tensor<1>, eps: f64) -> Tensor<1> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objectives::assert_pair_gradients;
     use burn::tensor::{Device, TensorData};
     use std::f64::consts::LN_2;
 
@@ -286,22 +287,8 @@ mod tests {
             // `sft` ignores the rejected response: no gradient there, i.e. zeros.
             let grad = |x: &Tensor<1>| x.grad(&grads).map_or(vec![0.0; 2], values);
             let analytic = [grad(&ct), grad(&rt)];
-            let eps = 1e-2f32;
-            for (side, analytic) in analytic.iter().enumerate() {
-                for i in 0..2 {
-                    let at = |step: f32| {
-                        let (mut c, mut r) = (pc, pr);
-                        if side == 0 {
-                            c[i] += step
-                        } else {
-                            r[i] += step
-                        }
-                        total(&c, &r)
-                    };
-                    let fd = (at(eps) - at(-eps)) / (2.0 * eps as f64);
-                    assert!((fd - analytic[i]).abs() < 2e-4, "{kind:?} side {side} [{i}]: fd {fd} vs {}", analytic[i]);
-                }
-            }
+            let [c, r] = &analytic;
+            assert_pair_gradients(total, &pc, &pr, [c, r], 2e-4, &format!("{kind:?}"));
         }
     }
 }

@@ -165,6 +165,7 @@ impl ModpoLoss {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objectives::assert_pair_gradients;
     use crate::objectives::dpo::{DpoLoss, DpoLossType};
     use burn::tensor::Device;
 
@@ -318,22 +319,8 @@ mod tests {
                 "margin RMs get no gradient"
             );
             let analytic = [values(ct.grad(&grads).unwrap()), values(rt.grad(&grads).unwrap())];
-            let eps = 1e-2f32;
-            for (side, analytic) in analytic.iter().enumerate() {
-                for i in 0..2 {
-                    let at = |step: f32| {
-                        let (mut c, mut r) = (pc, pr);
-                        if side == 0 {
-                            c[i] += step
-                        } else {
-                            r[i] += step
-                        }
-                        total(&c, &r)
-                    };
-                    let fd = (at(eps) - at(-eps)) / (2.0 * eps as f64);
-                    assert!((fd - analytic[i]).abs() < 2e-4, "{kind:?} side {side} [{i}]: fd {fd} vs {}", analytic[i]);
-                }
-            }
+            let [c, r] = &analytic;
+            assert_pair_gradients(total, &pc, &pr, [c, r], 2e-4, &format!("{kind:?}"));
         }
     }
 }
