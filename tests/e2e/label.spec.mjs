@@ -17,6 +17,8 @@ import {
   jsonLines,
   openLabel,
   keyToNextItem,
+  NO_PREFERENCE_KEYS,
+  PAIR_KEYS,
   pairsJsonl,
   rapidKeys,
   storedLabels,
@@ -62,7 +64,7 @@ test('pairwise labels by keyboard survive a reload and a browser restart; a proj
     await expect(page.locator('#guidelines-body h3')).toHaveText('Pick the better answer');
 
     // ten items by keyboard, with an undo in the middle (the undone item is labelled again)
-    const first = ['1', '2', '3', '4', '5', '0', '2', '4'];
+    const first = ['1', '2', '3', '4', '5', '6', '7', '0'];
     await press(page, first);
     await press(page, ['z', '5', '1', '2']);
     const keysOf = [...first.slice(0, 7), '5', '1', '2']; // what each of items 0..9 ends up with
@@ -78,7 +80,7 @@ test('pairwise labels by keyboard survive a reload and a browser restart; a proj
     await expect(page.locator('#justification')).toBeFocused();
     await page.keyboard.type('B explains why');
     await page.keyboard.press('Escape');
-    const second = ['4', '3', '2', '1', '0', '5', '4', '3', '2'];
+    const second = ['7', '6', '5', '4', '3', '2', '1', '0', '3'];
     await press(page, [...second, 's']);
     keysOf.push(...second);
     await expectProgress(page, 19, 1);
@@ -102,12 +104,13 @@ test('pairwise labels by keyboard survive a reload and a browser restart; a proj
 
     // labels as TRL pairs: A/B back in the item's order, ties and "both bad" left out unless asked for
     const pairs = jsonLines((await downloadText(page, '#export-labels')).text);
-    const decided = keysOf.filter((k) => k !== '3' && k !== '0').length;
+    const decided = keysOf.filter((k) => !NO_PREFERENCE_KEYS.includes(k)).length;
     expect(pairs).toHaveLength(decided);
     for (const p of pairs) {
       const i = Number(p.prompt.match(/\d+/)[0]);
       expect(p.chosen).toBe(labels[i].value.winner === 0 ? `good answer ${i}` : `bad answer ${i}`);
       expect(p.swapped).toBe(labels[i].order.indexOf(labels[i].value.winner) === 1);
+      expect(p.strength).toBe(PAIR_KEYS[keysOf[i]][1]); // DESIGN.md §3: 1..3
     }
     await page.locator('#export-ties').check();
     const withTies = jsonLines((await downloadText(page, '#export-labels')).text);
@@ -151,11 +154,60 @@ test('pairwise labels by keyboard survive a reload and a browser restart; a proj
   });
 });
 
+test('labels stored by the page of the two-step scale are upgraded once to strength 1..3 when the page opens', async ({ page }) => {
+  // the database as the first page left it (version 1): a pairwise and a thumbs project, one label each
+  await page.goto('./truthfulqa-sample.jsonl'); // any document of the page's origin that does not open the database
+  await page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('alignlab-label', 1);
+        open.onupgradeneeded = () => {
+          const db = open.result;
+          db.createObjectStore('projects', { keyPath: 'id' });
+          db.createObjectStore('items', { keyPath: ['project', 'page'] });
+          db.createObjectStore('labels', { keyPath: ['project', 'annotator', 'item'] }).createIndex('byItem', ['project', 'item']);
+        };
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction(['projects', 'items', 'labels'], 'readwrite');
+          const project = (id, task) => ({ id, name: id, guidelines: '', task, attributes: [], seed: 1, created: `2025-01-0${id.length}`, itemCount: 2 });
+          tx.objectStore('projects').put(project('old', 'pairwise'));
+          tx.objectStore('projects').put(project('thumb', 'thumbs'));
+          for (const id of ['old', 'thumb']) tx.objectStore('items').put({ project: id, page: 0, items: [{ prompt: 'p', responses: ['a', 'b'] }, { prompt: 'q', responses: ['c', 'd'] }] });
+          const label = (p, item, value) => ({ project: p, annotator: 'annotator-1', item, value, order: [0, 1], ts: '2025-01-01T00:00:00.000Z', ms: 1 });
+          tx.objectStore('labels').put(label('old', 0, { winner: 1, strength: 2, both_bad: false }));
+          tx.objectStore('labels').put(label('old', 1, { winner: 0, strength: 1, both_bad: false }));
+          tx.objectStore('labels').put(label('thumb', 0, { label: true }));
+          tx.oncomplete = () => {
+            db.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+  );
+  await openLabel(page);
+  await expectProgress(page, 2);
+  await expect(page.locator('#item-list [data-index="0"] .value')).toHaveText('B much better');
+  await expect(page.locator('#item-list [data-index="1"] .value')).toHaveText('A better');
+  const labels = (await storedLabels(page)).sort((a, b) => a.project.localeCompare(b.project) || a.item - b.item);
+  expect(labels.map((l) => l.value)).toEqual([
+    { winner: 1, strength: 3, both_bad: false },
+    { winner: 0, strength: 2, both_bad: false },
+    { label: true },
+  ]);
+  // opened again, nothing moves a second step
+  await page.reload();
+  await openLabel(page);
+  expect((await storedLabels(page)).find((l) => l.project === 'old' && l.item === 0).value.strength).toBe(3);
+});
+
 test('1000 rapid keypresses lose no label: IndexedDB holds one label per key, each the key pressed', async ({ page }) => {
   await openLabel(page);
   await createProject(page, { name: 'Rapid' });
   await addCandidates(page, pairsJsonl(1000));
-  const cycle = ['1', '2', '3', '4', '5', '0'];
+  const cycle = ['1', '2', '3', '4', '5', '6', '7', '0'];
   const keys = Array.from({ length: 1000 }, (_, i) => cycle[i % cycle.length]);
   const started = Date.now();
   await rapidKeys(page, keys);
@@ -203,6 +255,114 @@ test('a listwise ranking with a tie group, end to end to its exported JSONL', as
   await page.locator('#train-from-labels').click();
   await expect(page.locator('#train-view')).toBeVisible();
   await expect(page.locator('#pairs-status')).toHaveAttribute('data-count', String(3 + 5 + 1));
+  expect(problems).toEqual([]);
+});
+
+test('a listwise ranking by dragging cards (above, tied, below), saved like a keyboard ranking', async ({ page }) => {
+  const problems = watchProblems(page);
+  await openLabel(page);
+  await createProject(page, { name: 'Drag', task: 'listwise' });
+  await addCandidates(page, [
+    JSON.stringify({ prompt: 'Order these.', completions: ['one', 'two', 'three', 'four'] }),
+    JSON.stringify({ prompt: 'And these.', completions: ['x', 'y', 'z'] }),
+  ].join('\n'));
+  const card = (row) => page.locator(`#item .ranking .response[data-rank="${row}"]`);
+  /** Drags the card at row `from` onto row `to`'s upper third, middle or lower third. */
+  const drag = async (from, to, where) => {
+    const box = await card(to).boundingBox();
+    const y = { before: 3, tie: box.height / 2, after: box.height - 3 }[where];
+    await card(from).dragTo(card(to), { targetPosition: { x: box.width / 2, y } });
+  };
+  const shown = async () => (await page.locator('#item .ranking .response .caption').allTextContents()).map((t) => t.trim());
+  // rows A B C D (display order): D above A, then C tied with A, then A's group below B
+  await drag(3, 0, 'before');
+  expect(await shown()).toEqual(['#1 · D', '#2 · A', '#3 · B', '#4 · C']);
+  await drag(3, 1, 'tie');
+  expect(await shown()).toEqual(['#1 · D', '#2 · A', '= #2 · C', '#3 · B']);
+  await drag(0, 3, 'after');
+  expect(await shown()).toEqual(['#1 · A', '= #1 · C', '#2 · B', '#3 · D']);
+  await page.screenshot({ path: `${shots}/label-listwise-drag-light.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: `${shots}/label-listwise-drag-dark.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.keyboard.press('Enter');
+  await expect(page.locator('#item')).toHaveAttribute('data-index', '1');
+  // the second item: a drag, then the keyboard on the same draft
+  await drag(2, 0, 'tie');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Shift+ArrowUp');
+  await page.keyboard.press('Enter');
+  await expectProgress(page, 2);
+
+  const labels = (await storedLabels(page)).sort((a, b) => a.item - b.item);
+  const [o0, o1] = labels.map((l) => l.order);
+  expect(labels[0].value).toEqual({ ranking: [[o0[0], o0[2]], [o0[1]], [o0[3]]] });
+  // item 2: C tied with A, then B moved up a row, out of the group: A > B > C
+  expect(labels[1].value).toEqual({ ranking: [[o1[0]], [o1[1]], [o1[2]]] });
+  // reopened, the first item's cards show the saved ranking with its tie
+  await page.locator('#item-list [data-index="0"]').click();
+  expect(await shown()).toEqual(['#1 · A', '= #1 · C', '#2 · B', '#3 · D']);
+  expect(problems).toEqual([]);
+});
+
+test('property tags by key and click and a written justification are saved, exported and round-trip through a project file', async ({ page, browser }) => {
+  const problems = watchProblems(page);
+  await openLabel(page);
+  await createProject(page, { name: 'Tags', tags: 'hallucination, unsafe, off-topic' });
+  await addCandidates(page, pairsJsonl(3));
+  const tag = (name) => page.locator(`#tags .tag[data-tag="${name}"]`);
+  await expect(tag('hallucination')).toHaveText('Q hallucination');
+  await expect(tag('off-topic')).toHaveText('E off-topic');
+  // item 1: Q (hallucination) and E (off-topic), E again (off), then "A better"
+  await press(page, ['q', 'e', 'e']);
+  await expect(tag('hallucination')).toHaveAttribute('aria-pressed', 'true');
+  await expect(tag('off-topic')).toHaveAttribute('aria-pressed', 'false');
+  await page.screenshot({ path: `${shots}/label-tags-light.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: `${shots}/label-tags-dark.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+  await press(page, ['2']);
+  await expect(page.locator('#item')).toHaveAttribute('data-index', '1');
+  await expect(tag('hallucination')).toHaveAttribute('aria-pressed', 'false'); // a new item starts untagged
+  // item 2: a click on "unsafe", a justification with quotes, a newline and markup, then "both bad"
+  await tag('unsafe').click();
+  await page.keyboard.press('j');
+  await expect(page.locator('#justification')).toBeFocused();
+  await page.keyboard.type('both invent a "law" <b>');
+  await page.keyboard.press('Shift+Enter');
+  await page.keyboard.type('and are rude');
+  await page.keyboard.press('Escape');
+  await press(page, ['0', '4']);
+  await expectProgress(page, 3);
+  const labels = (await storedLabels(page)).sort((a, b) => a.item - b.item);
+  expect(labels.map((l) => l.tags)).toEqual([['hallucination'], ['unsafe'], undefined]);
+  expect(labels[1].justification).toBe('both invent a "law" <b>\nand are rude');
+  // going back shows the saved tags
+  await page.locator('#item-list [data-index="0"]').click();
+  await expect(tag('hallucination')).toHaveAttribute('aria-pressed', 'true');
+
+  await page.locator('#export-ties').check();
+  const lines = jsonLines((await downloadText(page, '#export-labels')).text);
+  expect(lines.map((l) => l.properties)).toEqual([
+    { hallucination: true, unsafe: false, 'off-topic': false },
+    { hallucination: false, unsafe: true, 'off-topic': false },
+    { hallucination: false, unsafe: false, 'off-topic': false },
+  ]);
+  expect(lines[1]).toMatchObject({ tie: true, both_bad: true, justification: 'both invent a "law" <b>\nand are rude' });
+
+  // a fresh profile imports the project: same tags, same justification, same bytes out
+  const exported = await downloadText(page, '#export-project');
+  const fresh = await browser.newContext({ baseURL: config.use.baseURL, viewport: config.use.viewport, acceptDownloads: true });
+  const other = await fresh.newPage();
+  await openLabel(other);
+  await other.locator('#project-import').setInputFiles({ name: exported.name, mimeType: 'application/json', buffer: Buffer.from(exported.text) });
+  await expect(other.locator('#projects-status')).toHaveText(/imported Tags \(3 items, 3 labels\)/);
+  await expect(other.locator('#project-form [name=tags]')).toHaveValue('hallucination, unsafe, off-topic');
+  expect((await downloadText(other, '#export-project')).text === exported.text).toBe(true);
+  const imported = (await storedLabels(other)).sort((a, b) => a.item - b.item);
+  expect(imported.map((l) => [l.tags, l.justification])).toEqual(labels.map((l) => [l.tags, l.justification]));
+  await fresh.close();
   expect(problems).toEqual([]);
 });
 

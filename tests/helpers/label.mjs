@@ -3,8 +3,10 @@
 import { readFile } from 'node:fs/promises';
 import { expect } from '@playwright/test';
 
-/** The pairwise key → [side shown (0 = A, left) or null, strength] of web/src/label/tasks.js. */
-export const PAIR_KEYS = { 1: [0, 2], 2: [0, 1], 3: [null, null], 4: [1, 1], 5: [1, 2], 0: [null, null] };
+/** The pairwise key → [side shown (0 = A, left) or null, strength 1..3] of web/src/label/tasks.js. */
+export const PAIR_KEYS = { 1: [0, 3], 2: [0, 2], 3: [0, 1], 4: [null, null], 5: [1, 1], 6: [1, 2], 7: [1, 3], 0: [null, null] };
+/** The keys that record no preference (tie, both bad). */
+export const NO_PREFERENCE_KEYS = ['4', '0'];
 
 /** The label value a pairwise key must have produced for a label shown in `order`. */
 export function expectedPairValue(key, order) {
@@ -22,8 +24,8 @@ export async function openLabel(page) {
   await expect(page.locator('#label-view')).toHaveAttribute('data-ready', 'true', { timeout: 30_000 });
 }
 
-/** A new project with the given setup; it becomes the selected one. */
-export async function createProject(page, { name, task = 'pairwise', attributes, guidelines = '' }) {
+/** A new project with the given setup (no property tags unless `tags` names some); it becomes the selected one. */
+export async function createProject(page, { name, task = 'pairwise', attributes, guidelines = '', tags = '' }) {
   const before = await page.locator('.project-card').count();
   await page.locator('#project-new').click();
   await expect(page.locator('.project-card')).toHaveCount(before + 1);
@@ -32,6 +34,7 @@ export async function createProject(page, { name, task = 'pairwise', attributes,
   await form.locator('[name=task]').selectOption(task);
   if (attributes) await form.locator('[name=attributes]').fill(attributes);
   await form.locator('[name=guidelines]').fill(guidelines);
+  await form.locator('[name=tags]').fill(tags);
   await form.locator('button[type=submit]').click();
   await expect(page.locator('.project-card[aria-selected=true] strong')).toHaveText(name);
 }

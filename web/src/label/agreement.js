@@ -7,8 +7,8 @@ export const AGREEMENT_MISSING = "agreement needs the core's eval module";
 /**
  * The tables the core takes ({item, annotator, label}[] with integer or string labels), one per judgement a task
  * makes, with the level of measurement of its labels. Pairwise: the preference for the item's first response,
- * −2..2 (ordinal; "both bad" is no preference, 0, like a tie); listwise: the whole ranking as one category;
- * rating: one interval table per attribute; thumbs: up / down. Skips are not judgements.
+ * −3..3 by strength (ordinal; "both bad" is no preference, 0, like a tie); listwise: the whole ranking as one
+ * category; rating: one interval table per attribute; thumbs: up / down. Skips are not judgements.
  */
 export function agreementTables(task, labels, attributes = []) {
   const judged = labels.filter((l) => !l.value.skip);

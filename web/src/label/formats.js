@@ -1,17 +1,20 @@
 // Bytes in and out of the Label view: candidates JSONL in (DESIGN.md §3), labels out as TRL JSONL, a whole project
 // as one canonical JSON file (sorted keys, fixed order, so that export → import → export is byte-identical), and the
 // merge of several annotators' exports of one project. No DOM, no storage: tested in Node.
-import { TASKS } from './tasks.js';
+import { TASKS, upgradePairwiseValue } from './tasks.js';
 
 export const PROJECT_FORMAT = 'alignlab.label-project';
-export const PROJECT_VERSION = 1;
+/** 2: pairwise strength 1..3 (DESIGN.md §3); version 1 files (strength 1 = better, 2 = much better) are read. */
+export const PROJECT_VERSION = 2;
 /** What a project file keeps of a project (itemCount is recounted from the items on import). */
 const PROJECT_FIELDS = ['id', 'name', 'guidelines', 'task', 'attributes', 'seed', 'created'];
-const LABEL_FIELDS = ['annotator', 'item', 'value', 'order', 'justification', 'ts', 'ms'];
+/** Fields a project file may lack (files written before them): the value they then have. */
+const PROJECT_DEFAULTS = Object.freeze({ tags: [] });
+const LABEL_FIELDS = ['annotator', 'item', 'value', 'order', 'justification', 'tags', 'ts', 'ms'];
 const MAX_ERRORS = 100;
 
 /** A new project (ids and seed random; everything else from `fields`). */
-export function newProject({ name, task, guidelines = '', attributes = [] }) {
+export function newProject({ name, task, guidelines = '', attributes = [], tags = [] }) {
   if (!(task in TASKS)) throw new TypeError(`unknown task type ${task}`);
   return {
     id: crypto.randomUUID(),
@@ -19,6 +22,7 @@ export function newProject({ name, task, guidelines = '', attributes = [] }) {
     guidelines,
     task,
     attributes: [...attributes],
+    tags: [...tags],
     seed: crypto.getRandomValues(new Uint32Array(1))[0],
     created: new Date().toISOString(),
     itemCount: 0,
@@ -116,12 +120,22 @@ function groupScores(ranking, n) {
   return scores;
 }
 
-function extras(label) {
-  return { annotator: label.annotator, ...(label.justification ? { justification: label.justification } : {}) };
+/**
+ * What every exported record carries besides the judgement: the annotator, the written justification, and the
+ * property tags as `properties` (METHODS.md §3.17): every tag of the project, true where the annotator set it.
+ */
+function extras(label, tags = []) {
+  const set = new Set(label.tags ?? []);
+  const names = [...tags, ...[...set].filter((t) => !tags.includes(t))]; // tags since removed from the project stay
+  return {
+    annotator: label.annotator,
+    ...(label.justification ? { justification: label.justification } : {}),
+    ...(names.length ? { properties: Object.fromEntries(names.map((t) => [t, set.has(t)])) } : {}),
+  };
 }
 
 /** The preference pair of a pairwise label with a winner (A/B back in the item's order). */
-function pairRecord(item, label) {
+function pairRecord(item, label, tags) {
   const { winner, strength } = label.value;
   return {
     prompt: item.prompt,
@@ -129,44 +143,45 @@ function pairRecord(item, label) {
     rejected: item.responses[1 - winner],
     strength,
     swapped: label.order ? label.order.indexOf(winner) === 1 : false, // the chosen one was shown on the right
-    ...extras(label),
+    ...extras(label, tags),
   };
 }
 
 /** The records of one label in the task's export format (none for a skip, or a tie when ties are left out). */
-function exportRecords(task, item, label, { keepTies }) {
+function exportRecords(task, item, label, { keepTies, tags }) {
   const value = label.value;
   if (value.skip) return [];
   if (task === 'pairwise') {
-    if (value.winner !== null) return [pairRecord(item, label)];
+    if (value.winner !== null) return [pairRecord(item, label, tags)];
     if (!keepTies) return [];
     const [chosen, rejected] = item.responses;
-    return [{ prompt: item.prompt, chosen, rejected, tie: true, ...(value.both_bad ? { both_bad: true } : {}), ...extras(label) }];
+    return [{ prompt: item.prompt, chosen, rejected, tie: true, ...(value.both_bad ? { both_bad: true } : {}), ...extras(label, tags) }];
   }
   if (task === 'listwise') {
     const { ranking } = value;
-    return [{ prompt: item.prompt, responses: item.responses, ranking: ranking.flat(), scores: groupScores(ranking, item.responses.length), ...extras(label) }];
+    return [{ prompt: item.prompt, responses: item.responses, ranking: ranking.flat(), scores: groupScores(ranking, item.responses.length), ...extras(label, tags) }];
   }
-  if (task === 'rating') return [{ prompt: item.prompt, response: item.responses[0], attributes: value.attributes, ...extras(label) }];
-  if (task === 'thumbs') return [{ prompt: item.prompt, completion: item.responses[0], label: value.label, ...extras(label) }];
+  if (task === 'rating') return [{ prompt: item.prompt, response: item.responses[0], attributes: value.attributes, ...extras(label, tags) }];
+  if (task === 'thumbs') return [{ prompt: item.prompt, completion: item.responses[0], label: value.label, ...extras(label, tags) }];
   throw new TypeError(`unknown task type ${task}`);
 }
 
 /**
  * The labels as JSONL in the task's §3 format: pairwise → `prompt/chosen/rejected` (+ strength, swapped; ties and
  * "both bad" only with `keepTies`, marked `tie`), listwise → `prompt/responses/ranking/scores`, rating →
- * `prompt/response/attributes`, thumbs → KTO's `prompt/completion/label`. `rows` are `{ item, label }`.
+ * `prompt/response/attributes`, thumbs → KTO's `prompt/completion/label`. `rows` are `{ item, label }`; `tags`
+ * are the project's property tags (each record's `properties`).
  */
-export function labelsJsonl(task, rows, { keepTies = false } = {}) {
-  return rows.flatMap(({ item, label }) => exportRecords(task, item, label, { keepTies }).map((r) => JSON.stringify(r) + '\n')).join('');
+export function labelsJsonl(task, rows, { keepTies = false, tags = [] } = {}) {
+  return rows.flatMap(({ item, label }) => exportRecords(task, item, label, { keepTies, tags }).map((r) => JSON.stringify(r) + '\n')).join('');
 }
 
 /**
  * Preference pairs for the training view (DPO / reward model): pairwise labels with a winner, and every pair of
  * responses a listwise ranking orders (METHODS.md §3.4: "convert to pairs for BT/DPO"); ties never train.
  */
-export function trainingJsonl(task, rows) {
-  if (task === 'pairwise') return labelsJsonl(task, rows);
+export function trainingJsonl(task, rows, { tags = [] } = {}) {
+  if (task === 'pairwise') return labelsJsonl(task, rows, { tags });
   if (task !== 'listwise') {
     throw new Error(`${task} labels do not make preference pairs; export them as JSONL instead`);
   }
@@ -177,7 +192,7 @@ export function trainingJsonl(task, rows) {
     ranking.forEach((better, g) =>
       ranking.slice(g + 1).flat().forEach((worse) =>
         better.forEach((b) =>
-          lines.push(JSON.stringify({ prompt: item.prompt, chosen: item.responses[b], rejected: item.responses[worse], ...extras(label) }) + '\n'),
+          lines.push(JSON.stringify({ prompt: item.prompt, chosen: item.responses[b], rejected: item.responses[worse], ...extras(label, tags) }) + '\n'),
         ),
       ),
     );
@@ -195,7 +210,7 @@ export function projectFile(project, items, labels) {
     stableStringify({
       format: PROJECT_FORMAT,
       version: PROJECT_VERSION,
-      project: pick(project, PROJECT_FIELDS),
+      project: pick({ ...PROJECT_DEFAULTS, ...project }, [...PROJECT_FIELDS, ...Object.keys(PROJECT_DEFAULTS)]),
       items: items.map(({ index, prompt, responses }) => ({ index, prompt, responses })),
       labels: sorted.map((label) => pick(label, LABEL_FIELDS)),
     }) + '\n'
@@ -211,10 +226,15 @@ export function readProjectFile(text, file = 'project.json') {
     throw new Error(`${file}: not JSON (${err.message})`);
   }
   if (data?.format !== PROJECT_FORMAT) throw new Error(`${file}: not an alignlab label project (format ${JSON.stringify(data?.format)})`);
-  if (data.version !== PROJECT_VERSION) throw new Error(`${file}: version ${data.version} is not ${PROJECT_VERSION}`);
+  if (data.version !== PROJECT_VERSION && data.version !== 1) {
+    throw new Error(`${file}: version ${data.version} is not one this page reads (1 or ${PROJECT_VERSION})`);
+  }
   const { project, items, labels } = data;
   for (const field of PROJECT_FIELDS) if (!(field in (project ?? {}))) throw new Error(`${file}: project.${field} is missing`);
   if (!(project.task in TASKS)) throw new Error(`${file}: unknown task type ${project.task}`);
+  if (project.tags !== undefined && !(Array.isArray(project.tags) && project.tags.every((t) => typeof t === 'string'))) {
+    throw new Error(`${file}: project.tags must be a list of strings`);
+  }
   if (!Array.isArray(items) || !Array.isArray(labels)) throw new Error(`${file}: items and labels must be lists`);
   items.forEach((item, i) => {
     if (item.index !== i || !isText(item.prompt) || !Array.isArray(item.responses) || !item.responses.every(isText)) {
@@ -225,11 +245,17 @@ export function readProjectFile(text, file = 'project.json') {
     if (typeof label.annotator !== 'string' || !(label.item >= 0 && label.item < items.length) || typeof label.value !== 'object') {
       throw new Error(`${file}: labels[${i}] needs an annotator, an item index below ${items.length} and a value`);
     }
+    if (label.tags !== undefined && !(Array.isArray(label.tags) && label.tags.every((t) => typeof t === 'string'))) {
+      throw new Error(`${file}: labels[${i}].tags must be a list of strings`);
+    }
   });
   return {
-    project: { ...pick(project, PROJECT_FIELDS), itemCount: items.length },
+    project: { ...PROJECT_DEFAULTS, ...pick(project, [...PROJECT_FIELDS, ...Object.keys(PROJECT_DEFAULTS)]), itemCount: items.length },
     items,
-    labels: labels.map((label) => ({ ...pick(label, LABEL_FIELDS), project: project.id })),
+    labels: labels.map((label) => {
+      const upgraded = data.version === 1 && project.task === 'pairwise' ? { ...label, value: upgradePairwiseValue(label.value) } : label;
+      return { ...pick(upgraded, LABEL_FIELDS), project: project.id };
+    }),
   };
 }
 

@@ -1,7 +1,7 @@
 // One annotator labelling one project: the current item, the keys, the item list, progress and undo. Keys go
 // through one queue and each is handled to the end (a label's write committed, the next item loaded) before the
 // next key is looked at, so fast typing neither loses nor reorders labels.
-import { COMMON_KEYS, TASKS, describeValue, displayOrder, letter } from './tasks.js';
+import { COMMON_KEYS, TASKS, describeValue, displayOrder, dropRow, letter, tagKeys } from './tasks.js';
 import { VirtualList } from './list.js';
 import { preview, renderText } from './render.js';
 import { PAGE } from './store.js';
@@ -30,6 +30,7 @@ export class Labeler {
   #undo = [];
   #session = []; // times of this session's labels, for the pace
   #nextTask = null; // the task of the project last asked for: keys typed while it opens are for it
+  #nextTagKeys = new Map(); // key → tag of the project last asked for
 
   /**
    * @param {{ store: import('./store.js').LabelStore, els: Record<string, HTMLElement>, onError: (err) => void,
@@ -55,6 +56,7 @@ export class Labeler {
    */
   open(project, annotator) {
     this.#nextTask = project ? TASKS[project.task] : null;
+    this.#nextTagKeys = new Map(tagKeys(project?.tags ?? []).filter(([, key]) => key).map(([tag, key]) => [key, tag]));
     return this.enqueue(() => this.#open(project, annotator));
   }
 
@@ -64,7 +66,7 @@ export class Labeler {
     this.index = -1;
     if (!project) {
       this.list.reset(0);
-      for (const name of ['item', 'keys', 'others']) this.els[name].replaceChildren();
+      for (const name of ['item', 'keys', 'others', 'tags']) this.els[name].replaceChildren();
       this.els.progress.textContent = '';
       return;
     }
@@ -97,13 +99,18 @@ export class Labeler {
    */
   onKey(event) {
     const key = keyName(event);
-    const ours = key !== null && this.#nextTask && (COMMON_KEYS.some(([, , press]) => press === key) || key === ' ' || this.#nextTask.handles(key));
+    const ours =
+      key !== null &&
+      this.#nextTask &&
+      (COMMON_KEYS.some(([, , press]) => press === key) || key === ' ' || this.#nextTask.handles(key) || this.#nextTagKeys.has(key));
     if (ours) this.enqueue(() => this.#handle(key));
     return Boolean(ours);
   }
 
   async #handle(key) {
     if (this.index < 0) return undefined; // an empty project
+    const tag = tagKeys(this.project.tags ?? []).find(([, k]) => k === key)?.[0];
+    if (tag !== undefined) return this.#toggleTag(tag);
     const result = this.task.key(this.draft, key, this.order);
     if (result?.problem) this.els.message.textContent = result.problem;
     else if (result?.save) return this.#save(result.save);
@@ -139,6 +146,7 @@ export class Labeler {
   async #save(value) {
     const index = this.index;
     const justification = this.els.justification.value.trim();
+    const tags = (this.project.tags ?? []).filter((t) => this.tags.has(t));
     const label = {
       project: this.project.id,
       annotator: this.annotator,
@@ -146,6 +154,7 @@ export class Labeler {
       value,
       ...(this.order.length > 1 ? { order: this.order } : {}),
       ...(justification ? { justification } : {}),
+      ...(tags.length && !value.skip ? { tags } : {}),
       ts: new Date().toISOString(),
       ms: Math.round(performance.now() - this.shownAt),
     };
@@ -200,7 +209,9 @@ export class Labeler {
     this.order = displayOrder(this.project.seed, index, item.responses.length);
     this.draft = this.task.start(this.order, mine?.value, this.project.attributes);
     this.els.justification.value = mine?.justification ?? '';
+    this.tags = new Set(mine?.tags ?? []);
     this.#renderItem();
+    this.#renderTags();
     this.list.select(index);
     this.shownAt = performance.now();
     const others = (await this.store.labelsOfItem(this.project.id, index)).filter((l) => l.annotator !== this.annotator);
@@ -245,6 +256,7 @@ export class Labeler {
         row.classList.toggle('cursor', i === draft.cursor);
         row.classList.toggle('tied', draft.tied[i]);
         row.addEventListener('click', () => this.enqueue(() => this.#moveCursor(i)));
+        this.#draggable(row, i);
         return row;
       });
       return el('ol', { className: 'ranking' }, rows);
@@ -271,6 +283,64 @@ export class Labeler {
       return el('div', { className: 'rated' }, [single, el('div', { className: 'attributes' }, rows)]);
     }
     return single;
+  }
+
+  /**
+   * HTML5 drag and drop of a ranking card: dropped on another card's upper third it goes above it, on the
+   * middle third it ties with it, on the lower third below it. The drop changes the draft like the keys do;
+   * Enter saves it.
+   */
+  #draggable(row, i) {
+    row.draggable = true;
+    const zone = (event) => {
+      const box = row.getBoundingClientRect();
+      const y = (event.clientY - box.top) / box.height;
+      return y < 1 / 3 ? 'before' : y > 2 / 3 ? 'after' : 'tie';
+    };
+    const clear = () => delete row.dataset.drop;
+    row.addEventListener('dragstart', (event) => {
+      event.dataTransfer.setData('application/x-alignlab-row', String(i));
+      event.dataTransfer.effectAllowed = 'move';
+      row.classList.add('dragging');
+    });
+    row.addEventListener('dragend', () => row.classList.remove('dragging'));
+    row.addEventListener('dragover', (event) => {
+      if (!event.dataTransfer.types.includes('application/x-alignlab-row')) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = 'move';
+      row.dataset.drop = zone(event);
+    });
+    row.addEventListener('dragleave', clear);
+    row.addEventListener('drop', (event) => {
+      event.preventDefault();
+      clear();
+      const from = Number(event.dataTransfer.getData('application/x-alignlab-row'));
+      const where = zone(event);
+      if (!Number.isInteger(from)) return;
+      this.enqueue(() => {
+        this.draft = dropRow(this.draft, from, i, where);
+        this.#renderItem();
+      });
+    });
+  }
+
+  /** Sets or clears a property tag of the item shown; it is saved with the next label of this item. */
+  #toggleTag(tag) {
+    if (this.tags.has(tag)) this.tags.delete(tag);
+    else this.tags.add(tag);
+    this.#renderTags();
+  }
+
+  /** The project's property tags as toggle buttons with their keys. */
+  #renderTags() {
+    const buttons = tagKeys(this.project.tags ?? []).map(([tag, key]) => {
+      const b = el('button', { className: 'tag', data: { tag } }, key ? [el('kbd', { text: key.toUpperCase() }), document.createTextNode(` ${tag}`)] : [tag]);
+      b.type = 'button';
+      b.setAttribute('aria-pressed', String(this.tags.has(tag)));
+      b.addEventListener('click', () => this.enqueue(() => this.#toggleTag(tag)));
+      return b;
+    });
+    this.els.tags.replaceChildren(...(buttons.length ? [el('span', { className: 'caption', text: 'Tags' }), ...buttons] : []));
   }
 
   #moveCursor(i) {

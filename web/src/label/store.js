@@ -2,6 +2,7 @@
 // once its transaction has committed, so the page shows the next item only after a label is on disk; failures
 // (a full disk, a quota) are rethrown with words a person can act on, never swallowed.
 import { openDB } from 'idb';
+import { upgradePairwiseValue } from './tasks.js';
 
 const DB_NAME = 'alignlab-label';
 /**
@@ -12,13 +13,30 @@ export const PAGE = 100;
 /** Items per write transaction on import: big enough to be fast, small enough to show progress. */
 const BATCH = 50 * PAGE;
 
+/** Version 2: pairwise strength on DESIGN.md §3's 1..3 scale (version 1 stored 1 = better, 2 = much better). */
+const DB_VERSION = 2;
+
 // keys: projects by id; item pages by [project, page]; labels by [project, annotator, item], and by
 // [project, item] to show every annotator's label of one item
-function upgrade(db) {
-  db.createObjectStore('projects', { keyPath: 'id' });
-  db.createObjectStore('items', { keyPath: ['project', 'page'] });
-  const labels = db.createObjectStore('labels', { keyPath: ['project', 'annotator', 'item'] });
-  labels.createIndex('byItem', ['project', 'item']);
+async function upgrade(db, oldVersion, newVersion, tx) {
+  if (oldVersion < 1) {
+    db.createObjectStore('projects', { keyPath: 'id' });
+    db.createObjectStore('items', { keyPath: ['project', 'page'] });
+    const labels = db.createObjectStore('labels', { keyPath: ['project', 'annotator', 'item'] });
+    labels.createIndex('byItem', ['project', 'item']);
+    return;
+  }
+  if (oldVersion < 2) {
+    // in the upgrade's own transaction: the page sees either every old label upgraded or none
+    for (const project of await tx.objectStore('projects').getAll()) {
+      if (project.task !== 'pairwise') continue;
+      let cursor = await tx.objectStore('labels').openCursor(prefix(project.id));
+      while (cursor) {
+        await cursor.update({ ...cursor.value, value: upgradePairwiseValue(cursor.value.value) });
+        cursor = await cursor.continue();
+      }
+    }
+  }
 }
 
 /** Every key that starts with `prefix` (arrays sort after numbers and strings). */
@@ -42,7 +60,7 @@ export class LabelStore {
 
   static async open(name = DB_NAME) {
     try {
-      return new LabelStore(await openDB(name, 1, { upgrade }));
+      return new LabelStore(await openDB(name, DB_VERSION, { upgrade }));
     } catch (err) {
       throw storageError(err, 'open the label database');
     }

@@ -3,7 +3,9 @@
 //
 // Label values are stored in the item's own response order (index 0 = the first response of the imported line,
 // e.g. `chosen` of a pair), never in the randomised display order; the display order is stored beside them.
-//   pairwise: { winner: 0 | 1 | null, strength: 1 | 2 | null, both_bad: bool }   (strength 2 = "much better")
+//   pairwise: { winner: 0 | 1 | null, strength: 1 | 2 | 3 | null, both_bad: bool }
+//             (DESIGN.md §3's strength 1..3: slightly better, better, much better; labels stored before the
+//             scale had three steps are upgraded by store.js and formats.js through upgradePairwiseValue)
 //   listwise: { ranking: [[response index, …], …] }   tie groups, best → worst
 //   rating:   { attributes: { name: 0..4, … } }
 //   thumbs:   { label: bool }                          (KTO's desirable / undesirable)
@@ -13,6 +15,19 @@
 export const DEFAULT_ATTRIBUTES = Object.freeze(['helpfulness', 'correctness', 'coherence', 'complexity', 'verbosity']);
 /** Ratings are 0..RATING_MAX (HelpSteer2's Likert scale). */
 export const RATING_MAX = 4;
+
+/**
+ * Property tags a new project offers (METHODS.md §3.8: what explains a preference); each project sets its own.
+ * A label keeps the tags the annotator toggled, and exports them as `properties`.
+ */
+export const DEFAULT_TAGS = Object.freeze(['hallucination', 'contains an error', 'unsafe', 'off-topic', 'admits limitations']);
+/** The keys of the first tags, in order: letters no task and no common key uses. */
+export const TAG_KEYS = Object.freeze(['q', 'w', 'e', 'r', 'y', 'u', 'i', 'o', 'p']);
+
+/** The key of each tag (null past the ninth: those are clicked). */
+export function tagKeys(tags) {
+  return tags.map((tag, i) => [tag, TAG_KEYS[i] ?? null]);
+}
 
 /**
  * Keys every task shares, as the legend shows them: [shown, what it does, the key name it presses] (no key name:
@@ -28,15 +43,31 @@ export const COMMON_KEYS = Object.freeze([
   ['J', 'write a justification (Esc returns)', 'j'],
 ]);
 
-// key → the side shown (0 = A, left) that won and how strongly, in legend order
+/** Preference strength in words, 1..3 (DESIGN.md §3; HelpSteer2-Preference's 7-point scale without its middle). */
+export const STRENGTH_WORDS = Object.freeze({ 1: 'slightly better', 2: 'better', 3: 'much better' });
+
+// key → the side shown (0 = A, left) that won and how strongly, in legend order: the 7-point forced choice
+// (METHODS.md §3.1) from "A much better" to "B much better" with the tie in the middle, then "both bad"
 const PAIRWISE_CHOICES = new Map([
-  ['1', { side: 0, strength: 2, text: 'A much better' }],
-  ['2', { side: 0, strength: 1, text: 'A better' }],
-  ['3', { side: null, strength: null, text: 'tie' }],
-  ['4', { side: 1, strength: 1, text: 'B better' }],
-  ['5', { side: 1, strength: 2, text: 'B much better' }],
+  ['1', { side: 0, strength: 3 }],
+  ['2', { side: 0, strength: 2 }],
+  ['3', { side: 0, strength: 1 }],
+  ['4', { side: null, strength: null, text: 'tie' }],
+  ['5', { side: 1, strength: 1 }],
+  ['6', { side: 1, strength: 2 }],
+  ['7', { side: 1, strength: 3 }],
   ['0', { side: null, strength: null, text: 'both bad' }],
 ]);
+for (const choice of PAIRWISE_CHOICES.values()) choice.text ??= `${choice.side === 0 ? 'A' : 'B'} ${STRENGTH_WORDS[choice.strength]}`;
+
+/**
+ * A pairwise value stored on the two-step scale of the first page (strength 1 = "better", 2 = "much better")
+ * on today's 1..3 scale (2 = "better", 3 = "much better"); ties, "both bad" and skips are unchanged.
+ */
+export function upgradePairwiseValue(value) {
+  if (!value || value.skip || value.winner === null || value.winner === undefined) return value;
+  return { ...value, strength: value.strength + 1 };
+}
 
 const ARROWS = ['ArrowUp', 'ArrowDown'];
 const SUBMIT = ['Enter', ' '];
@@ -74,6 +105,7 @@ export const TASKS = Object.freeze({
       ['↑ / ↓', 'select'],
       ['Shift+↑ / Shift+↓', 'move up / down'],
       ['T', 'tie with the one above (again: untie)', 't'],
+      ['drag', 'a card onto another: above, tied (middle) or below it'],
       ['Enter', 'save the ranking and go on', 'Enter'],
     ],
     handles: (key) => [...ARROWS, ...ARROWS.map((a) => `Shift+${a}`), 't', ...SUBMIT].includes(key),
@@ -160,6 +192,28 @@ export const TASKS = Object.freeze({
   },
 });
 
+/**
+ * A listwise draft with row `from` dropped on row `to` (the rows as shown before the drop): `where` is 'tie'
+ * (join its tie group), 'before' or 'after' (a group of its own there; a tie group it lands inside is split
+ * there). As with Shift+↑/↓, the moved response leaves its old tie group. The cursor follows it.
+ */
+export function dropRow({ rows, tied }, from, to, where) {
+  if (from === to || !['tie', 'before', 'after'].includes(where)) return { rows, tied, cursor: from };
+  const nextRows = [...rows];
+  const nextTied = [...tied];
+  const [moved] = nextRows.splice(from, 1);
+  const [wasTied] = nextTied.splice(from, 1);
+  // the row after it started a group with it: now it starts that group
+  if (!wasTied && from < nextTied.length) nextTied[from] = false;
+  const target = to > from ? to - 1 : to;
+  const at = where === 'before' ? target : target + 1;
+  nextRows.splice(at, 0, moved);
+  nextTied.splice(at, 0, where === 'tie' && at > 0);
+  if (where !== 'tie' && at + 1 < nextTied.length) nextTied[at + 1] = false;
+  nextTied[0] = false;
+  return { rows: nextRows, tied: nextTied, cursor: at };
+}
+
 /** The tie groups of a listwise draft, best → worst, in item response indices. */
 export function rankingGroups({ rows, tied }) {
   const groups = [];
@@ -182,7 +236,7 @@ export function describeValue(task, value, order = [0, 1]) {
   if (task === 'pairwise') {
     if (value.both_bad) return 'both bad';
     if (value.winner === null) return 'tie';
-    return `${letter(order, value.winner)} ${value.strength === 2 ? 'much better' : 'better'}`;
+    return `${letter(order, value.winner)} ${STRENGTH_WORDS[value.strength] ?? 'better'}`;
   }
   if (task === 'listwise') return value.ranking.map((g) => g.map((r) => letter(order, r)).join('=')).join(' > ');
   if (task === 'rating') return Object.entries(value.attributes).map(([a, v]) => `${a} ${v}`).join(', ');

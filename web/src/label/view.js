@@ -2,7 +2,7 @@
 // agreement, and the Labeler for the selected project. Everything from data is written as text, never as HTML.
 import { LabelStore } from './store.js';
 import { Labeler } from './labeler.js';
-import { DEFAULT_ATTRIBUTES, TASKS } from './tasks.js';
+import { DEFAULT_ATTRIBUTES, DEFAULT_TAGS, TASKS } from './tasks.js';
 import { renderMarkdown } from './render.js';
 import { AGREEMENT_MISSING, agreement, agreementTables, describeReport } from './agreement.js';
 import {
@@ -100,6 +100,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
       saveState: $('save-state'),
       message: $('label-message'),
       justification: $('justification'),
+      tags: $('tags'),
       others: $('others'),
     },
     onError: showError,
@@ -158,6 +159,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
     form.elements.task.value = current.task;
     form.elements.task.disabled = current.itemCount > 0; // items were shaped for the task on import
     form.elements.attributes.value = current.attributes.join(', ');
+    form.elements.tags.value = (current.tags ?? []).join(', ');
     form.elements.guidelines.value = current.guidelines;
     form.querySelector('[data-for="rating"]').hidden = current.task !== 'rating';
     el.guidelines.replaceChildren(...renderMarkdown(current.guidelines || 'No guidelines yet (write them in Setup).'));
@@ -173,9 +175,11 @@ export async function startLabelView({ client, onTrain, isShown }) {
       event.preventDefault();
       const form = new FormData(el.form);
       const task = current.itemCount > 0 ? current.task : String(form.get('task'));
-      const attributes = String(form.get('attributes') ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+      const list = (name) => [...new Set(String(form.get(name) ?? '').split(',').map((a) => a.trim()).filter(Boolean))];
+      const attributes = list('attributes');
       if (task === 'rating' && attributes.length === 0) throw new Error('a rating task needs at least one attribute');
-      await store.putProject({ ...current, name: String(form.get('name')).trim() || current.name, task, attributes, guidelines: String(form.get('guidelines')) });
+      const tags = list('tags');
+      await store.putProject({ ...current, name: String(form.get('name')).trim() || current.name, task, attributes, tags, guidelines: String(form.get('guidelines')) });
       await refreshProjects(current.id);
     }),
   );
@@ -183,7 +187,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
   el.newProject.addEventListener(
     'click',
     guard(async () => {
-      const project = newProject({ name: `Project ${projects.length + 1}`, task: 'pairwise', attributes: DEFAULT_ATTRIBUTES });
+      const project = newProject({ name: `Project ${projects.length + 1}`, task: 'pairwise', attributes: DEFAULT_ATTRIBUTES, tags: DEFAULT_TAGS });
       await store.putProject(project);
       await store.persist();
       await refreshProjects(project.id);
@@ -291,7 +295,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
   el.exportLabels.addEventListener(
     'click',
     guard(async () => {
-      const text = labelsJsonl(current.task, await labelRows(), { keepTies: el.exportTies.checked });
+      const text = labelsJsonl(current.task, await labelRows(), { keepTies: el.exportTies.checked, tags: current.tags ?? [] });
       download(`${slug(current.name)}.${current.task}.jsonl`, text, 'application/jsonl');
     }),
   );
@@ -299,7 +303,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
   el.trainFromLabels.addEventListener(
     'click',
     guard(async () => {
-      const jsonl = trainingJsonl(current.task, await labelRows());
+      const jsonl = trainingJsonl(current.task, await labelRows(), { tags: current.tags ?? [] });
       if (!jsonl) throw new Error('no labels with a preference yet (ties and skips do not train)');
       onTrain(jsonl, `${slug(current.name)}.labels.jsonl`);
     }),
