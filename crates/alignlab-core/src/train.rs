@@ -8,15 +8,17 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::data::{TokenizeOptions, TokenizedPair};
+use crate::data::{TokenizeOptions, TokenizedCompletion, TokenizedList, TokenizedPair};
 use crate::metrics::{self, Metrics};
 use crate::model::bert::{Bert, EncoderRewardModel, Pooling};
 use crate::model::llama::Llama;
-use crate::model::reward::{RewardModel, ScalarReward};
+use crate::model::reward::{RewardModel, ScalarReward, score_length};
 use crate::objectives::dpo::{DpoLoss, DpoLossType, PairLogps};
+use crate::objectives::kto::{KtoLogps, KtoLoss, kl_completion_index};
+use crate::objectives::lipo::{ListLogps, LipoLoss, LipoLossType};
 use crate::objectives::logprob::{chunk_rows, masked_sum, token_logps, token_logps_backward};
 use crate::objectives::reward::{RewardLoss, RewardLossType};
 use crate::rng::SplitMix64;
@@ -30,6 +32,10 @@ pub enum Objective {
     Dpo,
     /// A Bradley–Terry reward model: the backbone plus a scalar head.
     Reward,
+    /// KTO on unpaired examples (desirable / undesirable completions), against a frozen copy of the policy.
+    Kto,
+    /// LiPO on ranked lists of responses (`lipo_loss_type`), against a frozen copy of the policy.
+    Lipo,
 }
 
 /// Every option of a run. The field names are the CLI flags (`--learning-rate`), the TOML keys and the keys
@@ -85,6 +91,27 @@ pub struct TrainConfig {
     pub chat_template: bool,
     /// Memory for one chunk of LM-head logits (64 MiB: half of WebGPU's default storage-binding limit).
     pub logits_chunk_bytes: usize,
+    /// KTO's λ_D, the weight of desirable examples (1; TRL's name). Keep λ_D·n_D / (λ_U·n_U) in [1, 4/3].
+    pub desirable_weight: f64,
+    /// KTO's λ_U, the weight of undesirable examples (1; TRL's name).
+    pub undesirable_weight: f64,
+    /// LiPO's listwise loss: `lambda` (LiPO-λ), `pair_logistic`, `pair_hinge`, `list_mle` or `softmax`. LiPO
+    /// takes `beta` too (the paper uses 0.05).
+    pub lipo_loss_type: LipoLossType,
+    /// Most responses per ranked list (LiPO's K, 8 in the paper); longer lists keep their first responses.
+    pub max_list_length: usize,
+    /// LoRA rank r: train rank-r adapters on frozen weights instead of every weight (0: full fine-tuning;
+    /// TRL's `--lora_r` is 16). See [`crate::model::lora`].
+    pub lora_r: usize,
+    /// LoRA α: each adapter's product is scaled by α / r (32, TRL's).
+    pub lora_alpha: f64,
+    /// Dropout on the adapters' input while training (0.05, TRL's; masks come from the backend's RNG, so
+    /// only a run with 0 resumes to the identical loss curve).
+    pub lora_dropout: f64,
+    /// The projections that get adapters, peft's names: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj,
+    /// down_proj, or "all-linear" (q_proj and v_proj: peft's default for Llama).
+    #[serde(deserialize_with = "crate::model::lora::one_or_many_modules")]
+    pub lora_target_modules: Vec<String>,
 }
 
 impl Default for TrainConfig {
@@ -114,6 +141,14 @@ impl Default for TrainConfig {
             max_prompt_length: 256,
             chat_template: false,
             logits_chunk_bytes: 64 << 20,
+            lora_r: 0,
+            lora_alpha: 32.0,
+            lora_dropout: 0.05,
+            lora_target_modules: crate::model::lora::default_target_modules(),
+            desirable_weight: 1.0,
+            undesirable_weight: 1.0,
+            lipo_loss_type: LipoLossType::Lambda,
+            max_list_length: 8,
         }
     }
 }
@@ -163,6 +198,15 @@ impl TrainConfig {
         if !(self.max_grad_norm >= 0.0) || !(self.weight_decay >= 0.0) {
             return bad("max_grad_norm", "max_grad_norm and weight_decay must be non-negative".into());
         }
+        crate::model::lora::validate_train_config(self)?;
+        for (field, w) in [("desirable_weight", self.desirable_weight), ("undesirable_weight", self.undesirable_weight)] {
+            if !(w.is_finite() && w > 0.0) {
+                return bad(field, format!("must be a positive number, got {w}"));
+            }
+        }
+        if self.max_list_length < 2 {
+            return bad("max_list_length", format!("a list needs at least 2 responses, got {}", self.max_list_length));
+        }
         Ok(())
     }
 
@@ -194,8 +238,23 @@ impl TrainConfig {
             max_length: self.max_length,
             max_prompt_length: self.max_prompt_length,
             chat_template: self.chat_template,
+            max_list_length: self.max_list_length,
             ..Default::default()
         }
+    }
+
+    /// The KTO loss this run asks for.
+    pub fn kto_loss(&self) -> KtoLoss {
+        KtoLoss {
+            beta: self.beta,
+            desirable_weight: self.desirable_weight,
+            undesirable_weight: self.undesirable_weight,
+        }
+    }
+
+    /// The LiPO loss this run asks for.
+    pub fn lipo_loss(&self) -> LipoLoss {
+        LipoLoss { loss_type: self.lipo_loss_type, beta: self.beta }
     }
 
     /// Learning rate at optimizer step `step` (0-based) of `total`: linear warm-up, then linear decay to 0
@@ -256,8 +315,106 @@ pub struct TrainerState {
     pub rng: u64,
     /// Pair indices left in the current epoch's order.
     pub order: Vec<usize>,
+    /// Reference log-probs per pair; for KTO (completion, its KL pair) per example.
     pub reference: Vec<(f32, f32)>,
+    /// Training examples: pairs, unpaired examples or lists.
     pub pairs: usize,
+    /// Reference log-probs of each ranked list's responses (LiPO).
+    #[serde(default)]
+    pub list_reference: Vec<Vec<f32>>,
+}
+
+/// What a run trains on: pairs (DPO and reward models), unpaired examples (KTO) or ranked lists (LiPO).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainData {
+    Pairs(Vec<TokenizedPair>),
+    Unpaired(Vec<TokenizedCompletion>),
+    Lists(Vec<TokenizedList>),
+}
+
+impl From<Vec<TokenizedPair>> for TrainData {
+    fn from(v: Vec<TokenizedPair>) -> Self {
+        Self::Pairs(v)
+    }
+}
+
+impl From<Vec<TokenizedCompletion>> for TrainData {
+    fn from(v: Vec<TokenizedCompletion>) -> Self {
+        Self::Unpaired(v)
+    }
+}
+
+impl From<Vec<TokenizedList>> for TrainData {
+    fn from(v: Vec<TokenizedList>) -> Self {
+        Self::Lists(v)
+    }
+}
+
+impl TrainData {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Pairs(v) => v.len(),
+            Self::Unpaired(v) => v.len(),
+            Self::Lists(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The format `objective` trains on, or an error naming both.
+    fn check(&self, objective: Objective) -> Result<(), TrainError> {
+        let ok = matches!(
+            (self, objective),
+            (Self::Pairs(_), Objective::Dpo | Objective::Reward)
+                | (Self::Unpaired(_), Objective::Kto)
+                | (Self::Lists(_), Objective::Lipo)
+        );
+        let kind = match self {
+            Self::Pairs(_) => "preference pairs",
+            Self::Unpaired(_) => "unpaired examples",
+            Self::Lists(_) => "ranked lists",
+        };
+        let want = match objective {
+            Objective::Dpo | Objective::Reward => "preference pairs",
+            Objective::Kto => "unpaired examples ({prompt, completion, label})",
+            Objective::Lipo => "ranked lists ({prompt, responses, ranking | scores})",
+        };
+        if ok { Ok(()) } else { Err(TrainError::Config { field: "objective", msg: format!("{objective:?} trains on {want}, not {kind}") }) }
+    }
+
+    /// The loop's storage: pairs as they are; each KTO example i as a pair slot of its completion and its KL
+    /// pair — its prompt with the completion of example i − 1 ([`kl_completion_index`] over the data set,
+    /// TRL's KL dataset), cut to `max_length` — so batching, the one reference pass and its cache serve KTO
+    /// unchanged; lists apart. Returns (pairs, desirable flags, lists).
+    fn into_parts(self, max_length: usize) -> (Vec<TokenizedPair>, Vec<bool>, Vec<TokenizedList>) {
+        match self {
+            Self::Pairs(p) => (p, Vec::new(), Vec::new()),
+            Self::Lists(l) => (Vec::new(), Vec::new(), l),
+            Self::Unpaired(ex) => {
+                let kl = kl_completion_index(ex.len());
+                let pairs = ex
+                    .iter()
+                    .zip(kl)
+                    .map(|(e, j)| {
+                        let budget = max_length.saturating_sub(e.prompt.len()).max(1);
+                        let other = &ex[j].completion;
+                        TokenizedPair {
+                            prompt: e.prompt.clone(),
+                            chosen: e.completion.clone(),
+                            rejected: other[..other.len().min(budget)].to_vec(),
+                            line: e.line,
+                            strength: None,
+                            ref_chosen_logps: e.reference_logps,
+                            ref_rejected_logps: e.reference_kl_logps,
+                        }
+                    })
+                    .collect();
+                (pairs, ex.iter().map(|e| e.label).collect(), Vec::new())
+            }
+        }
+    }
 }
 
 /// The model being trained.
@@ -268,10 +425,13 @@ enum Policy {
     EncoderReward(EncoderRewardModel),
 }
 
-/// The network a run starts from: a decoder (policy, or reward-model backbone) or an encoder (reward models).
+/// The network a run starts from: a decoder (policy, or reward-model backbone) or an encoder (reward models),
+/// or a reward model with its head (a resumed run, or a regression model that starts a Bradley–Terry one).
 pub enum Backbone {
     Decoder(Llama),
     Encoder(Bert),
+    Reward(RewardModel),
+    EncoderReward(EncoderRewardModel),
 }
 
 impl From<Llama> for Backbone {
@@ -296,6 +456,8 @@ struct Batch {
     targets: Tensor<1, Int>,
     /// `[2k·(t−1)]` 1 where the target is a response token.
     mask: Tensor<1>,
+    /// Each sequence's length up to its last token that is not pad ([`score_length`]): the real length
+    /// unless a sequence ends in pad tokens (pad = eos), where a reward head reads as transformers does.
     lengths: Vec<usize>,
     /// Response tokens of each sequence (at least 1, as the length-normalised losses divide by it).
     response_lens: Vec<f32>,
@@ -316,6 +478,27 @@ impl Batch {
                 })
             })
             .collect();
+        let mut batch = Self::from_sequences(seqs, pad, device);
+        batch.strengths = pairs.iter().map(|p| p.strength.unwrap_or(0.0)).collect();
+        batch.pairs = pairs.len();
+        batch
+    }
+
+    /// The responses of ranked lists, list after list (`pairs` counts the lists).
+    fn lists(lists: &[&TokenizedList], pad: u32, device: &Device) -> Self {
+        let seqs = lists
+            .iter()
+            .flat_map(|l| {
+                l.responses.iter().map(|r| (l.prompt.len(), l.prompt.iter().chain(r).copied().collect()))
+            })
+            .collect();
+        let mut batch = Self::from_sequences(seqs, pad, device);
+        batch.pairs = lists.len();
+        batch
+    }
+
+    /// `(prompt length, prompt + response)` sequences, right-padded; no strengths, `pairs` 0.
+    fn from_sequences(seqs: Vec<(usize, Vec<u32>)>, pad: u32, device: &Device) -> Self {
         let t = seqs.iter().map(|(_, s)| s.len()).max().unwrap_or(2).max(2);
         let n = seqs.len();
         let (mut ids, mut inputs, mut targets, mut mask) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -334,10 +517,11 @@ impl Batch {
             inputs: Tensor::from_data(TensorData::new(inputs, [n, t - 1]), device),
             targets: Tensor::from_data(TensorData::new(targets, [n * (t - 1)]), &inner),
             mask: Tensor::from_data(TensorData::new(mask, [n * (t - 1)]), &inner),
-            lengths: seqs.iter().map(|(_, s)| s.len()).collect(),
+            // where transformers' sequence classifiers read: the last token that is not pad
+            lengths: seqs.iter().map(|(_, s)| score_length(s, pad)).collect(),
             response_lens,
-            strengths: pairs.iter().map(|p| p.strength.unwrap_or(0.0)).collect(),
-            pairs: pairs.len(),
+            strengths: Vec::new(),
+            pairs: 0,
             response_tokens,
         }
     }
@@ -363,6 +547,57 @@ fn device_metric_names(objective: Objective) -> &'static [&'static str] {
             metrics::MIN_REWARD,
             metrics::MAX_REWARD,
         ],
+        // Sums and counts per example, as TRL's KTOTrainer logs them; `metrics::finish` divides them.
+        Objective::Kto => &[
+            metrics::LOSS,
+            metrics::REWARDS_CHOSEN_SUM,
+            metrics::REWARDS_REJECTED_SUM,
+            metrics::LOGPS_CHOSEN_SUM,
+            metrics::LOGPS_REJECTED_SUM,
+            metrics::COUNT_CHOSEN,
+            metrics::COUNT_REJECTED,
+            metrics::KL,
+        ],
+        Objective::Lipo => &[
+            metrics::LOSS,
+            metrics::REWARDS_CHOSEN,
+            metrics::REWARDS_REJECTED,
+            metrics::REWARDS_MARGINS,
+            metrics::COUNT_CORRECT_PAIRS,
+            metrics::COUNT_PAIRS,
+        ],
+    }
+}
+
+/// KTO's desirable flags and LiPO's lists, beside a data set's pairs (see [`TrainData::into_parts`]).
+#[derive(Default)]
+struct Extra {
+    desirable: Vec<bool>,
+    lists: Vec<TokenizedList>,
+    /// Reference log-probs of each list's responses.
+    list_reference: Vec<Vec<f32>>,
+}
+
+/// A data set as the loss reads it: pairs (or KTO's pair slots) with their reference log-probs, and the extras.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    pairs: &'a [TokenizedPair],
+    reference: &'a [(f32, f32)],
+    extra: &'a Extra,
+}
+
+impl View<'_> {
+    fn len(&self) -> usize {
+        self.pairs.len().max(self.extra.lists.len())
+    }
+
+    /// The batch of the examples `idx`.
+    fn batch(&self, idx: &[usize], pad: u32, device: &Device) -> Batch {
+        if self.extra.lists.is_empty() {
+            Batch::new(&idx.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), pad, device)
+        } else {
+            Batch::lists(&idx.iter().map(|&i| &self.extra.lists[i]).collect::<Vec<_>>(), pad, device)
+        }
     }
 }
 
@@ -378,6 +613,11 @@ pub struct Trainer {
     reward_loss: RewardLoss,
     /// Held-out pairs and their reference log-probs.
     eval: Option<(Vec<TokenizedPair>, Vec<(f32, f32)>)>,
+    kto_loss: KtoLoss,
+    lipo_loss: LipoLoss,
+    /// KTO's desirable flags or LiPO's lists, of the training data and of the held-out data.
+    extra: Extra,
+    eval_extra: Extra,
     order: Vec<usize>,
     rng: SplitMix64,
     step: usize,
@@ -393,18 +633,26 @@ impl Trainer {
     /// device the model lives on; autodiff is enabled on it here.
     pub async fn new(
         model: impl Into<Backbone>,
-        pairs: Vec<TokenizedPair>,
+        data: impl Into<TrainData>,
         config: TrainConfig,
         pad_id: u32,
         device: &Device,
     ) -> Result<Self, TrainError> {
         config.validate()?;
-        if pairs.is_empty() {
+        let data = data.into();
+        if data.is_empty() {
             return Err(TrainError::NoData);
         }
+        data.check(config.objective)?;
+        let (pairs, desirable, lists) = data.into_parts(config.max_length);
         let model = model.into();
-        if let Backbone::Encoder(bert) = &model {
-            let bad = |field, msg: String| Err(TrainError::Config { field, msg });
+        let bad = |field, msg: String| Err(TrainError::Config { field, msg });
+        let encoder = match &model {
+            Backbone::Encoder(bert) => Some(bert),
+            Backbone::EncoderReward(m) => Some(&m.backbone),
+            _ => None,
+        };
+        if let Some(bert) = encoder {
             if config.objective != Objective::Reward {
                 return bad("objective", "an encoder backbone trains reward models only".into());
             }
@@ -412,28 +660,54 @@ impl Trainer {
                 return bad("max_length", format!("the encoder reads at most {} positions", bert.max_len()));
             }
         }
+        let labels = match &model {
+            Backbone::Reward(m) => m.num_labels(),
+            Backbone::EncoderReward(m) => m.score.weight.dims()[1],
+            _ => 1,
+        };
+        if matches!(model, Backbone::Reward(_) | Backbone::EncoderReward(_)) && config.objective != Objective::Reward {
+            return bad("objective", "a reward model continues reward-model training only".into());
+        }
+        if labels != 1 {
+            let msg = format!("pairwise reward training needs a one-label head, this one has {labels}");
+            return bad("objective", msg);
+        }
         let vocab = match &model {
             Backbone::Decoder(m) => m.vocab_size(),
             Backbone::Encoder(m) => m.vocab_size(),
+            Backbone::Reward(m) => m.backbone.vocab_size(),
+            Backbone::EncoderReward(m) => m.backbone.vocab_size(),
         };
         for p in &pairs {
             if let Some(&id) = p.prompt.iter().chain(&p.chosen).chain(&p.rejected).find(|&&id| id as usize >= vocab) {
                 return Err(TrainError::BadToken { id, line: p.line, vocab });
             }
         }
+        for l in &lists {
+            if let Some(&id) = l.prompt.iter().chain(l.responses.iter().flatten()).find(|&&id| id as usize >= vocab) {
+                return Err(TrainError::BadToken { id, line: l.line, vocab });
+            }
+        }
         let device = device.clone().autodiff();
         let chunk = chunk_rows(vocab, config.logits_chunk_bytes);
         let (dpo_loss, reward_loss) = (config.dpo_loss(), config.reward_loss());
+        let mut list_reference = Vec::new();
         let (policy, reference) = match model {
             Backbone::Decoder(model) => {
                 let model = model.fork(&device);
-                let reference = if config.objective == Objective::Dpo && dpo_loss.uses_reference() {
+                let reference = if (config.objective == Objective::Dpo && dpo_loss.uses_reference())
+                    || config.objective == Objective::Kto
+                {
                     reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?
                 } else {
                     Vec::new()
                 };
+                list_reference =
+                    list_reference_logps(&model.valid(), &lists, config.batch_size, pad_id, chunk, &device).await?;
                 let policy = match config.objective {
-                    Objective::Dpo => Policy::Lm(stable_param_ids(model).train()),
+                    Objective::Dpo | Objective::Kto | Objective::Lipo => {
+                        Policy::Lm(stable_param_ids(crate::model::lora::for_run(model, &config)?).train())
+                    }
                     Objective::Reward => Policy::Reward(stable_param_ids(RewardModel::new(model, &device)).train()),
                 };
                 (policy, reference)
@@ -442,8 +716,13 @@ impl Trainer {
                 let model = EncoderRewardModel::new(bert.fork(&device), Pooling::Mean, &device);
                 (Policy::EncoderReward(stable_param_ids(model).train()), Vec::new())
             }
+            Backbone::Reward(model) => (Policy::Reward(stable_param_ids(model.fork(&device)).train()), Vec::new()),
+            Backbone::EncoderReward(model) => {
+                (Policy::EncoderReward(stable_param_ids(model.fork(&device)).train()), Vec::new())
+            }
         };
-        let steps_per_epoch = pairs.len().div_ceil(config.pairs_per_step());
+        let steps_per_epoch = pairs.len().max(lists.len()).div_ceil(config.pairs_per_step());
+        let (kto_loss, lipo_loss) = (config.kto_loss(), config.lipo_loss());
         let total_steps = config.max_steps.unwrap_or(steps_per_epoch * config.num_epochs);
         let optimizer = adamw(&config);
         Ok(Self {
@@ -456,6 +735,10 @@ impl Trainer {
             dpo_loss,
             reward_loss,
             eval: None,
+            kto_loss,
+            lipo_loss,
+            extra: Extra { desirable, lists, list_reference },
+            eval_extra: Extra::default(),
             order: Vec::new(),
             step: 0,
             total_steps,
@@ -526,7 +809,7 @@ impl Trainer {
             let mut m = Metrics::new();
             m.insert(metrics::STEP.into(), self.step as f64);
             let seen = self.step * self.config.pairs_per_step();
-            m.insert(metrics::EPOCH.into(), seen as f64 / self.pairs.len() as f64);
+            m.insert(metrics::EPOCH.into(), seen as f64 / self.view().len() as f64);
             m.insert(metrics::LEARNING_RATE.into(), lr);
             m.insert(metrics::NUM_TOKENS.into(), tokens as f64);
             host.push(m);
@@ -542,6 +825,7 @@ impl Trainer {
             for (name, v) in names.iter().zip(vals) {
                 m.insert((*name).into(), *v as f64);
             }
+            metrics::finish(m);
         }
         for m in &host {
             let loss = m[metrics::LOSS];
@@ -560,7 +844,8 @@ impl Trainer {
             rng: self.rng.state(),
             order: self.order.clone(),
             reference: self.reference.clone(),
-            pairs: self.pairs.len(),
+            pairs: self.view().len(),
+            list_reference: self.extra.list_reference.clone(),
         }
     }
 
@@ -573,7 +858,7 @@ impl Trainer {
     /// Continues a checkpointed run: `self` was created by [`Trainer::new`] from the checkpoint's weights and
     /// the same pairs (give them the state's reference log-probs, so none are recomputed from the moved policy).
     pub fn restore(&mut self, state: TrainerState, optimizer: Vec<u8>) -> Result<(), TrainError> {
-        let n = self.pairs.len();
+        let n = self.view().len();
         let bad = |msg: String| Err(TrainError::Checkpoint(msg));
         if state.pairs != n {
             return bad(format!("it was trained on {} pairs, this run has {n}", state.pairs));
@@ -584,6 +869,11 @@ impl Trainer {
         if !(state.reference.is_empty() || state.reference.len() == n) {
             return bad(format!("{} reference log-probs for {n} pairs", state.reference.len()));
         }
+        let sizes = |r: &[Vec<f32>]| r.iter().map(Vec::len).collect::<Vec<_>>();
+        let lists: Vec<usize> = self.extra.lists.iter().map(|l| l.responses.len()).collect();
+        if sizes(&state.list_reference) != lists {
+            return bad("its reference log-probs do not fit this run's lists".into());
+        }
         let optimizer = adamw(&self.config)
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer))
             .map_err(|e| TrainError::Checkpoint(format!("optimizer state: {e:?}")))?;
@@ -593,6 +883,7 @@ impl Trainer {
         self.rng = SplitMix64::new(state.rng);
         self.order = state.order;
         self.reference = state.reference;
+        self.extra.list_reference = state.list_reference;
         Ok(())
     }
 
@@ -613,32 +904,66 @@ impl Trainer {
         Ok(())
     }
 
+    /// Holds `data` out of training (the run's format: pairs, unpaired examples or lists), for
+    /// [`Trainer::evaluate_held_out`]; as [`Trainer::set_eval_pairs`]. Held-out KTO examples take their KL
+    /// pairs among themselves.
+    pub async fn set_eval_data(&mut self, data: impl Into<TrainData>) -> Result<(), TrainError> {
+        let data = data.into();
+        data.check(self.config.objective)?;
+        if let TrainData::Pairs(pairs) = data {
+            return self.set_eval_pairs(pairs).await;
+        }
+        if self.step > 0 {
+            return Err(TrainError::Config { field: "eval", msg: "held-out data must be set before training".into() });
+        }
+        let (pairs, desirable, lists) = data.into_parts(self.config.max_length);
+        let Some(Policy::Lm(m)) = self.policy.as_ref() else {
+            return Err(TrainError::Config { field: "objective", msg: "KTO and LiPO train a language model".into() });
+        };
+        let (model, b) = (m.valid(), self.config.batch_size);
+        let reference = reference_logps(&model, &pairs, b, self.pad_id, self.chunk, &self.device).await?;
+        let list_reference = list_reference_logps(&model, &lists, b, self.pad_id, self.chunk, &self.device).await?;
+        self.eval = Some((pairs, reference));
+        self.eval_extra = Extra { desirable, lists, list_reference };
+        Ok(())
+    }
+
+    /// The training data as the loss reads it.
+    fn view(&self) -> View<'_> {
+        View { pairs: &self.pairs, reference: &self.reference, extra: &self.extra }
+    }
+
     /// Metrics of the current model over every training pair, without updating it.
     pub async fn evaluate(&self) -> Result<Metrics, TrainError> {
-        self.evaluate_pairs(&self.pairs, &self.reference).await
+        self.evaluate_view(self.view()).await
     }
 
     /// Metrics over the held-out pairs under TRL's `eval_` names (`eval_loss`, `eval_rewards/accuracies`), or
     /// `None` without held-out pairs.
     pub async fn evaluate_held_out(&self) -> Result<Option<Metrics>, TrainError> {
-        let Some((pairs, reference)) = self.eval.as_ref().filter(|(p, _)| !p.is_empty()) else {
+        let Some(view) = self
+            .eval
+            .as_ref()
+            .map(|(pairs, reference)| View { pairs, reference, extra: &self.eval_extra })
+            .filter(|v| v.len() > 0)
+        else {
             return Ok(None);
         };
-        let m = self.evaluate_pairs(pairs, reference).await?;
+        let m = self.evaluate_view(view).await?;
         Ok(Some(
             m.into_iter().map(|(k, v)| if k == metrics::STEP { (k, v) } else { (format!("eval_{k}"), v) }).collect(),
         ))
     }
 
-    async fn evaluate_pairs(&self, pairs: &[TokenizedPair], reference: &[(f32, f32)]) -> Result<Metrics, TrainError> {
-        let idx: Vec<usize> = (0..pairs.len()).collect();
+    async fn evaluate_view(&self, view: View<'_>) -> Result<Metrics, TrainError> {
+        let idx: Vec<usize> = (0..view.len()).collect();
         let mut per_batch = Vec::new();
         for chunk in idx.chunks(self.config.batch_size) {
-            let batch = Batch::new(&chunk.iter().map(|&i| &pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
+            let batch = view.batch(chunk, self.pad_id, &self.device);
             let values = match self.policy.as_ref().expect("policy present between steps") {
                 Policy::Lm(m) => {
                     let seq = sequence_logps(&m.valid(), &batch, self.chunk);
-                    self.dpo_values(pair_logps(seq, &batch, reference, chunk)).0
+                    self.lm_values(seq, &batch, view, chunk).0
                 }
                 Policy::Reward(m) => {
                     self.reward_values(m.valid().rewards(batch.ids.clone().inner(), &batch.lengths), &batch).0
@@ -659,21 +984,23 @@ impl Trainer {
             let v = match *name {
                 metrics::MIN_REWARD => vals.fold(f64::INFINITY, f64::min),
                 metrics::MAX_REWARD => vals.fold(f64::NEG_INFINITY, f64::max),
-                _ => vals.zip(&sizes).map(|(v, &s)| v * s as f64).sum::<f64>() / pairs.len() as f64,
+                _ => vals.zip(&sizes).map(|(v, &s)| v * s as f64).sum::<f64>() / view.len() as f64,
             };
             out.insert((*name).into(), v);
         }
+        metrics::finish(&mut out);
         out.insert(metrics::STEP.into(), self.step as f64);
         Ok(out)
     }
 
     /// Indices of the next batch, reshuffling at each epoch boundary.
     fn next_batch(&mut self) -> Vec<usize> {
-        let n = self.config.pairs_per_step().min(self.pairs.len());
+        let len = self.view().len();
+        let n = self.config.pairs_per_step().min(len);
         let mut idx = Vec::with_capacity(n);
         while idx.len() < n {
             if self.order.is_empty() {
-                self.order = (0..self.pairs.len()).collect();
+                self.order = (0..len).collect();
                 self.rng.shuffle(&mut self.order);
                 self.order.reverse(); // popped from the back: keep the shuffled order
             }
@@ -692,6 +1019,96 @@ impl Trainer {
             out.rejected_rewards.inner(),
             lp.chosen.inner(),
             lp.rejected.inner(),
+        );
+        (values, loss)
+    }
+
+    /// The loss of a batch of the language-model objectives (DPO family, KTO, LiPO) from the summed response
+    /// log-probs `seq` of its sequences, and its metric values; `view` holds the examples `idx`.
+    fn lm_values(&self, seq: Tensor<1>, batch: &Batch, view: View<'_>, idx: &[usize]) -> (Tensor<1>, Tensor<1>) {
+        match self.config.objective {
+            Objective::Kto => {
+                let desirable = idx.iter().map(|&i| view.extra.desirable[i]).collect();
+                self.kto_values(pair_logps(seq, batch, view.reference, idx), desirable)
+            }
+            Objective::Lipo => self.lipo_values(seq, view, idx),
+            Objective::Dpo | Objective::Reward => self.dpo_values(pair_logps(seq, batch, view.reference, idx)),
+        }
+    }
+
+    /// The mean KTO loss of a batch whose pair slots hold (completion, KL pair), and its metric values: TRL's
+    /// per-example sums and counts (divided by the batch size, see [`metrics::finish`]) and `kl`.
+    fn kto_values(&self, lp: PairLogps, desirable: Vec<bool>) -> (Tensor<1>, Tensor<1>) {
+        let k = desirable.len();
+        let device = lp.chosen.device();
+        let mask = Tensor::<1, Bool>::from_data(TensorData::new(desirable, [k]), &device);
+        let (reference, kl_reference) = lp.reference.expect("KTO runs compute reference log-probs");
+        let out = self.kto_loss.forward(&KtoLogps {
+            policy: lp.chosen.clone(),
+            reference,
+            desirable: mask.clone(),
+            mismatched: Some((lp.rejected.detach(), kl_reference)),
+        });
+        let loss = out.losses.mean();
+        let d = mask.float().inner();
+        let u = d.clone().neg().add_scalar(1.0);
+        let (r, l) = (out.rewards.inner(), lp.chosen.inner());
+        let per = |x: Tensor<1>| x.sum().div_scalar(k as f64);
+        let values = Tensor::cat(
+            vec![
+                loss.clone().inner().reshape([1]),
+                per(r.clone() * d.clone()),
+                per(r * u.clone()),
+                per(l.clone() * d.clone()),
+                per(l * u.clone()),
+                per(d),
+                per(u),
+                out.kl.inner(),
+            ],
+            0,
+        );
+        (values, loss)
+    }
+
+    /// The mean LiPO loss of the lists `idx` from their responses' summed log-probs `seq` (list after list),
+    /// padded to the longest list, and its metric values.
+    fn lipo_values(&self, seq: Tensor<1>, view: View<'_>, idx: &[usize]) -> (Tensor<1>, Tensor<1>) {
+        let lists: Vec<&TokenizedList> = idx.iter().map(|&i| &view.extra.lists[i]).collect();
+        let (n, k) = (lists.len(), lists.iter().map(|l| l.responses.len()).max().unwrap_or(1));
+        let device = seq.device();
+        let (mut index, mut present, mut labels, mut reference) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut offset = 0;
+        for (&i, l) in idx.iter().zip(&lists) {
+            let size = l.responses.len();
+            for j in 0..k {
+                // Padding reads the list's first response; the loss masks it out.
+                index.push((offset + if j < size { j } else { 0 }) as i64);
+                present.push(j < size);
+                labels.push(if j < size { l.labels[j] } else { 0.0 });
+                reference.push(if j < size { view.extra.list_reference[i][j] } else { 0.0 });
+            }
+            offset += size;
+        }
+        let grid = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [n, k]), &device);
+        let out = self.lipo_loss.forward(&ListLogps {
+            policy: seq.select(0, Tensor::<1, Int>::from_data(TensorData::new(index, [n * k]), &device)).reshape([n, k]),
+            reference: grid(reference),
+            labels: grid(labels),
+            mask: Some(Tensor::<2, Bool>::from_data(TensorData::new(present, [n, k]), &device)),
+        });
+        let loss = out.losses.mean();
+        let (best, worst) = (out.best_rewards.inner(), out.worst_rewards.inner());
+        let per = |x: Tensor<1>| x.inner().sum().div_scalar(n as f64);
+        let values = Tensor::cat(
+            vec![
+                loss.clone().inner().reshape([1]),
+                best.clone().mean(),
+                worst.clone().mean(),
+                (best - worst).mean(),
+                per(out.correct_pairs),
+                per(out.pairs),
+            ],
+            0,
         );
         (values, loss)
     }
@@ -759,8 +1176,7 @@ impl Trainer {
         let mut acc = GradientsAccumulator::<M>::new();
         let (mut values, mut tokens) = (None::<Tensor<1>>, 0);
         for micro in idx.chunks(self.config.batch_size) {
-            let batch =
-                Batch::new(&micro.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), self.pad_id, &self.device);
+            let batch = self.view().batch(micro, self.pad_id, &self.device);
             let w = micro.len() as f64 / idx.len() as f64;
             let (v, g) = grads(&batch, micro, w);
             acc.accumulate(model, g);
@@ -790,7 +1206,7 @@ impl Trainer {
         let tokens = token_logps(h_in.clone(), w_in.clone(), batch.targets.clone(), self.chunk);
         let leaf = tokens.autodiff().require_grad();
         let seq = masked_sum(leaf.clone(), batch.mask.clone().autodiff(), n);
-        let (values, loss) = self.dpo_values(pair_logps(seq, batch, &self.reference, idx));
+        let (values, loss) = self.lm_values(seq, batch, self.view(), idx);
         let w = leaf.grad(&loss.mul_scalar(weight).backward()).expect("the loss depends on every token log-prob");
         let (d_hidden, d_head) = token_logps_backward(h_in, w_in, batch.targets.clone(), w, self.chunk);
         let surrogate = (hidden * d_hidden.autodiff()).sum() + (head * d_head.autodiff()).sum();
@@ -862,6 +1278,47 @@ async fn reference_logps(
         return Ok(cached);
     }
     score_pairs(model, pairs, batch_size, pad, chunk, device).await
+}
+
+/// Rewards `(chosen, rejected)` of every pair under a one-label reward model, `batch_size` pairs at a time,
+/// read back in one transfer. `pad` must be the id the model's head is read by (its `pad_token_id`).
+pub async fn score_rewards<M: ScalarReward>(
+    model: &M,
+    pairs: &[TokenizedPair],
+    batch_size: usize,
+    pad: u32,
+    device: &Device,
+) -> Result<Vec<(f32, f32)>, TrainError> {
+    let mut parts = Vec::new();
+    for group in pairs.chunks(batch_size.max(1)) {
+        let batch = Batch::new(&group.iter().collect::<Vec<_>>(), pad, device);
+        let r = model.rewards(batch.ids.clone(), &batch.lengths);
+        let k = group.len();
+        parts.push(Tensor::stack::<2>(vec![r.clone().narrow(0, 0, k), r.narrow(0, k, k)], 1).reshape([2 * k]));
+    }
+    let values = read_f32(Tensor::cat(parts, 0)).await?;
+    Ok(values.chunks(2).map(|c| (c[0], c[1])).collect())
+}
+
+/// Reference log-probs of every list's responses, computed once with the frozen model (unless every list
+/// carries them) and read back to the host in one transfer.
+async fn list_reference_logps(
+    model: &Llama,
+    lists: &[TokenizedList],
+    batch_size: usize,
+    pad: u32,
+    chunk: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    if let Some(cached) = lists.iter().map(|l| l.ref_logps.clone()).collect::<Option<Vec<_>>>() {
+        return Ok(cached);
+    }
+    let parts = lists
+        .chunks(batch_size.max(1))
+        .map(|group| sequence_logps(model, &Batch::lists(&group.iter().collect::<Vec<_>>(), pad, device), chunk))
+        .collect::<Vec<_>>();
+    let mut values = read_f32(Tensor::cat(parts, 0)).await?.into_iter();
+    Ok(lists.iter().map(|l| values.by_ref().take(l.responses.len()).collect()).collect())
 }
 
 /// Summed response log-probs `(chosen, rejected)` of every pair under `model`, `batch_size` pairs at a time,

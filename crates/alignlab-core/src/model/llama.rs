@@ -7,12 +7,13 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::nn::{Linear, RmsNorm};
+use burn::nn::{Dropout, Linear, RmsNorm};
 use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData, activation};
 use serde::{Deserialize, Serialize};
 
+use crate::model::lora;
 use crate::weights::{WeightError, WeightSource};
 
 /// Shape of a Llama-family decoder, as resolved from a weights file.
@@ -212,6 +213,8 @@ pub struct Llama {
     pub rope_theta: f64,
     #[module(skip)]
     pub rope_scaling: Option<RopeScaling>,
+    /// Dropout on the input of LoRA adapters while training (see [`lora`]); `None` without adapters.
+    pub lora_dropout: Option<Dropout>,
 }
 
 /// Keys and values of past positions, per layer, `[batch, n_kv_heads, past, head_dim]`.
@@ -288,6 +291,7 @@ impl Llama {
             lm_head,
             rope_theta: config.rope_theta,
             rope_scaling: config.rope_scaling.clone(),
+            lora_dropout: None,
         })
     }
 
@@ -325,9 +329,11 @@ impl Llama {
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            let h = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, past, slot);
+            let dropout = self.lora_dropout.as_ref();
+            let h =
+                layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, past, slot, dropout);
             x = x + h;
-            let h = layer.mlp.forward(layer.post_attention_layernorm.forward(x.clone()));
+            let h = layer.mlp.forward(layer.post_attention_layernorm.forward(x.clone()), dropout);
             x = x + h;
         }
         if let Some(c) = cache {
@@ -382,12 +388,13 @@ impl Attention {
         sin: &Tensor<4>,
         past: usize,
         cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+        dropout: Option<&Dropout>,
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let (h, kvh, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x.clone()).reshape([b, t, h, hd]).swap_dims(1, 2);
-        let k = self.k_proj.forward(x.clone()).reshape([b, t, kvh, hd]).swap_dims(1, 2);
-        let v = self.v_proj.forward(x).reshape([b, t, kvh, hd]).swap_dims(1, 2);
+        let q = lora::forward(&self.q_proj, x.clone(), dropout).reshape([b, t, h, hd]).swap_dims(1, 2);
+        let k = lora::forward(&self.k_proj, x.clone(), dropout).reshape([b, t, kvh, hd]).swap_dims(1, 2);
+        let v = lora::forward(&self.v_proj, x, dropout).reshape([b, t, kvh, hd]).swap_dims(1, 2);
         let q = apply_rope(q, cos, sin);
         let mut k = apply_rope(k, cos, sin);
         let mut v = v;
@@ -414,14 +421,14 @@ impl Attention {
         };
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal };
         let out = attention(q, k, v, mask, None, options);
-        self.o_proj.forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
+        lora::forward(&self.o_proj, out.swap_dims(1, 2).reshape([b, t, h * hd]), dropout)
     }
 }
 
 impl Mlp {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = activation::silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+    fn forward(&self, x: Tensor<3>, dropout: Option<&Dropout>) -> Tensor<3> {
+        let gate = activation::silu(lora::forward(&self.gate_proj, x.clone(), dropout));
+        lora::forward(&self.down_proj, gate * lora::forward(&self.up_proj, x, dropout), dropout)
     }
 }
 
