@@ -146,20 +146,28 @@ pub struct ReadOptions {
     pub max_line_bytes: usize,
     /// Stop after this many records.
     pub max_records: Option<usize>,
+    /// Most responses in one listwise record; longer lists are bad lines.
+    pub max_responses: usize,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { skip_bad_lines: false, max_line_bytes: 16 << 20, max_records: None }
+        ReadOptions { skip_bad_lines: false, max_line_bytes: 16 << 20, max_records: None, max_responses: 64 }
     }
 }
 
-/// The records read, and the lines skipped with why.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-pub struct ReadReport {
-    pub records: Vec<PreferenceRecord>,
+/// The records read, and the lines skipped with why; every reader returns one (pairwise records by default).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ReadReport<T = PreferenceRecord> {
+    pub records: Vec<T>,
     /// (1-based line, reason) of each skipped line.
     pub skipped: Vec<(usize, String)>,
+}
+
+impl<T> Default for ReadReport<T> {
+    fn default() -> Self {
+        Self { records: Vec::new(), skipped: Vec::new() }
+    }
 }
 
 /// Reads pairwise preferences from JSONL `text`; `source` is the file name used in messages.
@@ -180,20 +188,37 @@ pub struct ReadReport {
 /// same words ("I think …") stay whole, as in TRL's HH script. If nothing of chosen or rejected remains,
 /// the line is bad.
 pub fn read_preferences(source: &str, text: &str, opts: &ReadOptions) -> Result<ReadReport, DataError> {
+    read_records(source, text, opts, |raw| parse_preference(raw, opts.max_line_bytes), |r, line| r.line = line)
+}
+
+/// The reader core every format shares: JSONL (blank lines ignored, BOM and `\r\n` accepted) or one JSON
+/// array of records (LLaMA-Factory's `.json` files; each element is located by the line it starts on, and
+/// bounded by `max_line_bytes` like a line). `parse` turns one record's text into a record; errors name the
+/// file and line, or are skipped and counted with `skip_bad_lines`.
+pub fn read_records<T>(
+    source: &str,
+    text: &str,
+    opts: &ReadOptions,
+    parse: impl Fn(&str) -> Result<T, DataErrorKind>,
+    set_line: impl Fn(&mut T, usize),
+) -> Result<ReadReport<T>, DataError> {
     let mut report = ReadReport::default();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (i, raw) in text.split('\n').enumerate() {
+    let items: Vec<(usize, &str)> = if text.trim_start().starts_with('[') {
+        json_array_items(text).map_err(|(line, kind)| DataError { file: Some(source.to_string()), line, kind })?
+    } else {
+        text.split('\n').enumerate().map(|(i, raw)| (i + 1, raw.strip_suffix('\r').unwrap_or(raw))).collect()
+    };
+    for (line, raw) in items {
         if opts.max_records.is_some_and(|max| report.records.len() >= max) {
             break;
         }
-        let line = i + 1;
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if raw.trim().is_empty() {
             continue;
         }
-        match parse_preference(raw, opts.max_line_bytes) {
+        match parse(raw) {
             Ok(mut rec) => {
-                rec.line = line;
+                set_line(&mut rec, line);
                 report.records.push(rec);
             }
             Err(kind) if opts.skip_bad_lines => report.skipped.push((line, kind.to_string())),
@@ -203,8 +228,59 @@ pub fn read_preferences(source: &str, text: &str, opts: &ReadOptions) -> Result<
     Ok(report)
 }
 
-/// Parses one JSONL line into a record (line number 0).
-pub fn parse_preference(line: &str, max_line_bytes: usize) -> Result<PreferenceRecord, DataErrorKind> {
+/// The elements of a top-level JSON array as (1-based line where each starts, its text), found by a scan that
+/// tracks strings and nesting only; each element is then parsed on its own, so one bad record names its line.
+fn json_array_items(text: &str) -> Result<Vec<(usize, &str)>, (usize, DataErrorKind)> {
+    let bytes = text.as_bytes();
+    let (mut items, mut line, mut depth, mut start) = (Vec::new(), 1, 0usize, None::<(usize, usize)>);
+    let (mut in_string, mut escaped, mut closed) = (false, false, false);
+    let unexpected = |line, found: &str| {
+        let message = format!("the JSON array {found}");
+        (line, DataErrorKind::InvalidJson { column: 0, message })
+    };
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' {
+            line += 1;
+        }
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' if depth == 0 => return Err(unexpected(line, "has an unmatched closing bracket")),
+            b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+        if closed && !b.is_ascii_whitespace() {
+            return Err(unexpected(line, "is followed by more text"));
+        }
+        let (separator, end) = (b == b',' && depth == 1, b == b']' && depth == 0);
+        if separator || end {
+            if let Some((from, at)) = start.take() {
+                items.push((at, text[from..i].trim()));
+            } else if separator {
+                return Err(unexpected(line, "has an empty element"));
+            }
+            closed = end;
+        } else if depth >= 1 && start.is_none() && !b.is_ascii_whitespace() && !(depth == 1 && b == b'[') {
+            start = Some((i, line));
+        }
+    }
+    if !closed {
+        return Err(unexpected(line, "ends before its closing \"]\""));
+    }
+    Ok(items)
+}
+
+/// One record's JSON object, or why not.
+fn parse_object(line: &str, max_line_bytes: usize) -> Result<Map<String, Value>, DataErrorKind> {
     if line.len() > max_line_bytes {
         return Err(DataErrorKind::LineTooLong { len: line.len(), max: max_line_bytes });
     }
@@ -214,10 +290,52 @@ pub fn parse_preference(line: &str, max_line_bytes: usize) -> Result<PreferenceR
         let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
         DataErrorKind::InvalidJson { column: e.column(), message }
     })?;
-    let obj = match value {
-        Value::Object(o) => o,
-        other => return Err(DataErrorKind::NotAnObject { found: json_kind(&other) }),
-    };
+    match value {
+        Value::Object(o) => Ok(o),
+        other => Err(DataErrorKind::NotAnObject { found: json_kind(&other) }),
+    }
+}
+
+/// LLaMA-Factory's ShareGPT records in TRL's shape, in place, so its files load as they are: `conversations`
+/// becomes `prompt` when there is none, messages `{"from", "value"}` become `{"role", "content"}` (`human` →
+/// `user`, `gpt` → `assistant`, other roles kept), and a single message object in `chosen`, `rejected` or
+/// `completion` becomes a one-message list. TRL records pass through unchanged.
+fn from_sharegpt(obj: &mut Map<String, Value>) -> Result<(), DataErrorKind> {
+    if !obj.contains_key("prompt")
+        && let Some(c) = obj.remove("conversations")
+    {
+        obj.insert("prompt".into(), c);
+    }
+    for field in ["prompt", "chosen", "rejected", "completion"] {
+        let Some(v) = obj.get_mut(field) else { continue };
+        if v.is_object() {
+            *v = Value::Array(vec![v.take()]);
+        }
+        let Value::Array(items) = v else { continue };
+        for item in items.iter_mut() {
+            let Value::Object(m) = item else { continue };
+            if m.contains_key("role") || !m.contains_key("from") {
+                continue;
+            }
+            let role = match m.remove("from") {
+                Some(Value::String(r)) if r == "human" => "user".to_string(),
+                Some(Value::String(r)) if r == "gpt" => "assistant".to_string(),
+                Some(Value::String(r)) => r,
+                _ => return Err(DataErrorKind::WrongType { field: "from", expected: "a role name" }),
+            };
+            m.insert("role".into(), Value::String(role));
+            if let Some(value) = m.remove("value") {
+                m.insert("content".into(), value);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses one JSONL line into a record (line number 0).
+pub fn parse_preference(line: &str, max_line_bytes: usize) -> Result<PreferenceRecord, DataErrorKind> {
+    let mut obj = parse_object(line, max_line_bytes)?;
+    from_sharegpt(&mut obj)?;
     let prompt = text_field(&obj, "prompt")?;
     let chosen = text_field(&obj, "chosen")?.ok_or(DataErrorKind::MissingField("chosen"))?;
     let rejected = text_field(&obj, "rejected")?.ok_or(DataErrorKind::MissingField("rejected"))?;
@@ -270,11 +388,15 @@ fn present<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
 }
 
 fn text_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<Text>, DataErrorKind> {
+    present(obj, field).map(|v| text_value(v, field)).transpose()
+}
+
+/// A string or a list of `{role, content}` messages; `field` names it in errors.
+fn text_value(value: &Value, field: &'static str) -> Result<Text, DataErrorKind> {
     let wrong = DataErrorKind::WrongType { field, expected: "a string or a list of {role, content} messages" };
-    match present(obj, field) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(Text::Plain(s.clone()))),
-        Some(Value::Array(items)) => {
+    match value {
+        Value::String(s) => Ok(Text::Plain(s.clone())),
+        Value::Array(items) => {
             let mut messages = Vec::with_capacity(items.len());
             for item in items {
                 let role = item.get("role").and_then(Value::as_str);
@@ -284,9 +406,9 @@ fn text_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<Te
                     _ => return Err(wrong),
                 }
             }
-            Ok(Some(Text::Chat(messages)))
+            Ok(Text::Chat(messages))
         }
-        Some(_) => Err(wrong),
+        _ => Err(wrong),
     }
 }
 
@@ -394,6 +516,8 @@ pub struct TokenizeOptions {
     /// Also format plain-text records with the chat template (prompt as one user turn, each response as
     /// the assistant's turn), as for an instruct model.
     pub chat_template: bool,
+    /// Most responses of a ranked list (LiPO's K; the paper uses 8).
+    pub max_list_length: usize,
 }
 
 impl Default for TokenizeOptions {
@@ -403,6 +527,7 @@ impl Default for TokenizeOptions {
             max_prompt_length: 256,
             truncation: Truncation::KeepEnd,
             chat_template: false,
+            max_list_length: 8,
         }
     }
 }
@@ -463,41 +588,69 @@ pub fn tokenize_pair(
     rec: &PreferenceRecord,
     opts: &TokenizeOptions,
 ) -> Result<TokenizedPair, DataError> {
-    let err = |kind| DataError { file: None, line: rec.line, kind };
+    let responses = [("chosen", "prompt + chosen", &rec.chosen), ("rejected", "prompt + rejected", &rec.rejected)];
+    let (prompt, mut ids) = tokenize_responses(tok, &rec.prompt, &responses, rec.line, opts)?;
+    let rejected = ids.pop().expect("two responses");
+    let chosen = ids.pop().expect("two responses");
+    Ok(TokenizedPair {
+        prompt,
+        chosen,
+        rejected,
+        line: rec.line,
+        strength: rec.strength,
+        ref_chosen_logps: rec.ref_chosen_logps,
+        ref_rejected_logps: rec.ref_rejected_logps,
+    })
+}
+
+/// The prompt ids and the ids of each response `(which, what, text)` (`which` names the field in errors,
+/// `what` the prompt + response sequence), by the rules of [`tokenize_pair`]; every record format goes
+/// through here.
+fn tokenize_responses(
+    tok: &Tokenizer,
+    prompt_text: &Text,
+    responses: &[(&'static str, &'static str, &Text)],
+    line: usize,
+    opts: &TokenizeOptions,
+) -> Result<(Vec<u32>, Vec<Vec<u32>>), DataError> {
+    let err = |kind| DataError { file: None, line, kind };
     let tok_err = |e: crate::tokenizer::TokenizerError| err(DataErrorKind::Tokenizer(e.to_string()));
-    let plain = match (&rec.prompt, &rec.chosen, &rec.rejected) {
-        (Text::Plain(p), Text::Plain(c), Text::Plain(r)) if !opts.chat_template => Some((p, c, r)),
-        _ => None,
-    };
-    let (mut prompt, mut chosen, mut rejected);
-    if let Some((p, c, r)) = plain {
+    let plain = !opts.chat_template
+        && !prompt_text.is_chat()
+        && responses.iter().all(|(_, _, t)| !t.is_chat());
+    let mut ids = Vec::with_capacity(responses.len());
+    let mut prompt;
+    if plain {
         let eos = tok.eos_id().ok_or_else(|| err(DataErrorKind::NoEos))?;
-        prompt = tok.encode(p).map_err(tok_err)?;
-        chosen = tok.encode(c).map_err(tok_err)?;
-        chosen.push(eos);
-        rejected = tok.encode(r).map_err(tok_err)?;
-        rejected.push(eos);
+        let encode = |t: &Text| match t {
+            Text::Plain(s) => tok.encode(s).map_err(tok_err),
+            Text::Chat(_) => unreachable!("checked plain above"),
+        };
+        prompt = encode(prompt_text)?;
+        for (_, _, r) in responses {
+            let mut r = encode(r)?;
+            r.push(eos);
+            ids.push(r);
+        }
     } else {
-        let prompt_msgs = rec.prompt.to_messages("user");
-        let prompt_text = tok.apply_chat_template(&prompt_msgs, true).map_err(tok_err)?;
+        let prompt_msgs = prompt_text.to_messages("user");
+        let rendered = tok.apply_chat_template(&prompt_msgs, true).map_err(tok_err)?;
         let eos_text = tok.eos_id().and_then(|id| tok.id_to_token(id));
-        let response = |which: &'static str, resp: &Text| -> Result<Vec<u32>, DataError> {
+        for &(which, _, resp) in responses {
             let mut msgs = prompt_msgs.clone();
             msgs.extend(resp.to_messages("assistant"));
             let full = tok.apply_chat_template(&msgs, false).map_err(tok_err)?;
             let mut rest =
-                full.strip_prefix(&prompt_text).ok_or_else(|| err(DataErrorKind::TemplateMismatch { which }))?;
+                full.strip_prefix(&rendered).ok_or_else(|| err(DataErrorKind::TemplateMismatch { which }))?;
             if let Some(eos) = &eos_text {
                 let trimmed = rest.trim_end();
                 if trimmed.ends_with(eos.as_str()) {
                     rest = trimmed;
                 }
             }
-            tok.encode(rest).map_err(tok_err)
-        };
-        prompt = tok.encode(&prompt_text).map_err(tok_err)?;
-        chosen = response("chosen", &rec.chosen)?;
-        rejected = response("rejected", &rec.rejected)?;
+            ids.push(tok.encode(rest).map_err(tok_err)?);
+        }
+        prompt = tok.encode(&rendered).map_err(tok_err)?;
     }
     if let Some(bos) = tok.bos_id()
         && (tok.add_bos() || prompt.is_empty())
@@ -524,9 +677,7 @@ pub fn tokenize_pair(
         }
     }
     let budget = opts.max_length.saturating_sub(prompt.len());
-    for (which, what, resp) in
-        [("chosen", "prompt + chosen", &mut chosen), ("rejected", "prompt + rejected", &mut rejected)]
-    {
+    for (&(which, what, _), resp) in responses.iter().zip(&mut ids) {
         if resp.len() > budget {
             match opts.truncation {
                 Truncation::KeepEnd => resp.truncate(budget),
@@ -547,15 +698,7 @@ pub fn tokenize_pair(
             }));
         }
     }
-    Ok(TokenizedPair {
-        prompt,
-        chosen,
-        rejected,
-        line: rec.line,
-        strength: rec.strength,
-        ref_chosen_logps: rec.ref_chosen_logps,
-        ref_rejected_logps: rec.ref_rejected_logps,
-    })
+    Ok((prompt, ids))
 }
 
 /// Tokenises every record, naming `source` in errors.
@@ -566,6 +709,438 @@ pub fn tokenize_pairs(
     opts: &TokenizeOptions,
 ) -> Result<Vec<TokenizedPair>, DataError> {
     records.iter().map(|r| tokenize_pair(tok, r, opts).map_err(|e| e.in_file(source))).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Unpaired examples (KTO) and ranked lists (LiPO)
+
+/// One unpaired example, TRL's KTO format: `completion` as a reply to `prompt` was desirable (`label: true`) or
+/// undesirable (`false`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct UnpairedRecord {
+    pub prompt: Text,
+    pub completion: Text,
+    pub label: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Cached reference log-prob of the completion (TRL's column name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_logps: Option<f32>,
+    /// Cached reference log-prob of the example's KL pair (its prompt with another example's completion;
+    /// valid only for the data order it was computed in, as in TRL).
+    #[serde(default, rename = "reference_KL_logps", skip_serializing_if = "Option::is_none")]
+    pub reference_kl_logps: Option<f32>,
+    /// 1-based line in the file it was read from (0 when not read from a file).
+    #[serde(default)]
+    pub line: usize,
+}
+
+/// Tie groups in a `ranking`: `[2, [0, 3], 1]` ranks response 2 first, 0 and 3 tied second, 1 last.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum RankGroup {
+    One(usize),
+    Tied(Vec<usize>),
+}
+
+impl RankGroup {
+    fn members(&self) -> &[usize] {
+        match self {
+            RankGroup::One(i) => std::slice::from_ref(i),
+            RankGroup::Tied(v) => v,
+        }
+    }
+}
+
+/// Largest |score| of a list: LiPO-λ's gains 2^ψ − 1 overflow f32 past ψ ≈ 127.
+pub const MAX_LIST_SCORE: f32 = 100.0;
+
+/// A ranked list of responses to one prompt (LiPO's data): `ranking` (indices best → worst, tie groups as inner
+/// lists) or `scores` (higher = better; equal scores tie), or both (the scores then give the labels).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ListRecord {
+    pub prompt: Text,
+    pub responses: Vec<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<Vec<RankGroup>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Vec<f32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Cached reference log-probs of the responses, one each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_logps: Option<Vec<f32>>,
+    /// 1-based line in the file it was read from (0 when not read from a file).
+    #[serde(default)]
+    pub line: usize,
+}
+
+impl ListRecord {
+    /// The labels ψ (higher = better, equal = tie): the scores when given; otherwise each response's win rate
+    /// against the rest of the list under the ranking (1 per response below it, ½ per tied one, over K − 1), the
+    /// "average win probability" LiPO uses as ψ, in [0, 1].
+    pub fn labels(&self) -> Vec<f32> {
+        if let Some(s) = &self.scores {
+            return s.clone();
+        }
+        let k = self.responses.len();
+        let mut psi = vec![0.0; k];
+        let mut below = k;
+        for group in self.ranking.iter().flatten() {
+            let m = group.members();
+            below -= m.len();
+            for &i in m {
+                psi[i] = (below as f32 + 0.5 * (m.len() - 1) as f32) / (k.max(2) - 1) as f32;
+            }
+        }
+        psi
+    }
+}
+
+/// Reads unpaired (KTO) examples: TRL's `{"prompt", "completion", "label"}` (strings or message lists), or
+/// LLaMA-Factory's `{"messages", "label"}` whose last message, the assistant's, is the completion (its
+/// `kto_en_demo.json` loads as it is: a JSON array is read like JSONL). Errors and skipping as
+/// [`read_preferences`].
+pub fn read_unpaired(source: &str, text: &str, opts: &ReadOptions) -> Result<ReadReport<UnpairedRecord>, DataError> {
+    read_records(source, text, opts, |raw| parse_unpaired(raw, opts.max_line_bytes), |r, line| r.line = line)
+}
+
+/// Parses one unpaired record (line number 0).
+pub fn parse_unpaired(line: &str, max_line_bytes: usize) -> Result<UnpairedRecord, DataErrorKind> {
+    let mut obj = parse_object(line, max_line_bytes)?;
+    if !obj.contains_key("prompt")
+        && !obj.contains_key("completion")
+        && let Some(messages) = obj.remove("messages")
+    {
+        let Value::Array(mut m) = messages else {
+            return Err(DataErrorKind::WrongType { field: "messages", expected: "a list of {role, content} messages" });
+        };
+        let last = m.pop();
+        if last.as_ref().and_then(|l| l.get("role")).and_then(Value::as_str) != Some("assistant") {
+            let reason = "its last message is the completion and must be the assistant's".to_string();
+            return Err(DataErrorKind::InvalidField { field: "messages", reason });
+        }
+        obj.insert("prompt".into(), Value::Array(m));
+        obj.insert("completion".into(), Value::Array(last.into_iter().collect()));
+    }
+    from_sharegpt(&mut obj)?;
+    let prompt = text_field(&obj, "prompt")?.ok_or(DataErrorKind::MissingField("prompt"))?;
+    let completion = text_field(&obj, "completion")?.ok_or(DataErrorKind::MissingField("completion"))?;
+    if prompt.is_chat() != completion.is_chat() {
+        let reason = "prompt and completion must both be strings or both be message lists".into();
+        return Err(DataErrorKind::InvalidField { field: "completion", reason });
+    }
+    if matches!(&completion, Text::Chat(m) if m.is_empty()) {
+        return Err(DataErrorKind::InvalidField { field: "completion", reason: "empty message list".into() });
+    }
+    let label = match present(&obj, "label") {
+        None => return Err(DataErrorKind::MissingField("label")),
+        Some(v) => v.as_bool().ok_or(DataErrorKind::WrongType { field: "label", expected: "true or false" })?,
+    };
+    Ok(UnpairedRecord {
+        prompt,
+        completion,
+        label,
+        annotator: string_field(&obj, "annotator")?,
+        source: string_field(&obj, "source")?,
+        category: string_field(&obj, "category")?,
+        reference_logps: number_field(&obj, "reference_logps")?,
+        reference_kl_logps: number_field(&obj, "reference_KL_logps")?,
+        line: 0,
+    })
+}
+
+/// Reads ranked lists `{"prompt", "responses": [...], "ranking": [...] | "scores": [...]}`: 2 to
+/// `opts.max_responses` responses, all strings or all message lists like the prompt; a `ranking` names every
+/// response exactly once (tie groups as inner lists); `scores` are one finite number per response, at most
+/// [`MAX_LIST_SCORE`] in size. Errors and skipping as [`read_preferences`].
+pub fn read_lists(source: &str, text: &str, opts: &ReadOptions) -> Result<ReadReport<ListRecord>, DataError> {
+    let parse = |raw: &str| parse_list(raw, opts.max_line_bytes, opts.max_responses);
+    read_records(source, text, opts, parse, |r, line| r.line = line)
+}
+
+/// Parses one listwise record (line number 0).
+pub fn parse_list(line: &str, max_line_bytes: usize, max_responses: usize) -> Result<ListRecord, DataErrorKind> {
+    let mut obj = parse_object(line, max_line_bytes)?;
+    from_sharegpt(&mut obj)?;
+    let invalid = |field, reason: String| DataErrorKind::InvalidField { field, reason };
+    let prompt = text_field(&obj, "prompt")?.ok_or(DataErrorKind::MissingField("prompt"))?;
+    let items = match present(&obj, "responses") {
+        None => return Err(DataErrorKind::MissingField("responses")),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(DataErrorKind::WrongType { field: "responses", expected: "a list of responses" }),
+    };
+    let k = items.len();
+    if !(2..=max_responses).contains(&k) {
+        return Err(invalid("responses", format!("has {k} responses; a list takes 2 to {max_responses}")));
+    }
+    let responses = items.iter().map(|v| text_value(v, "responses")).collect::<Result<Vec<_>, _>>()?;
+    if responses.iter().any(|r| r.is_chat() != prompt.is_chat() || matches!(r, Text::Chat(m) if m.is_empty())) {
+        let reason = "the prompt and every response must all be strings or all be non-empty message lists";
+        return Err(invalid("responses", reason.into()));
+    }
+    let numbers = |field: &'static str| -> Result<Option<Vec<f32>>, DataErrorKind> {
+        let Some(v) = present(&obj, field) else { return Ok(None) };
+        let wrong = DataErrorKind::WrongType { field, expected: "a list of numbers, one per response" };
+        let Value::Array(a) = v else { return Err(wrong) };
+        let xs: Vec<f32> = a.iter().map(|x| x.as_f64().map(|x| x as f32)).collect::<Option<_>>().ok_or(wrong)?;
+        if xs.len() != k || xs.iter().any(|x| !x.is_finite()) {
+            return Err(invalid(field, format!("needs {k} finite numbers, one per response")));
+        }
+        Ok(Some(xs))
+    };
+    let scores = numbers("scores")?;
+    if scores.as_ref().is_some_and(|s| s.iter().any(|x| x.abs() > MAX_LIST_SCORE)) {
+        return Err(invalid("scores", format!("|score| must be at most {MAX_LIST_SCORE} (2^score overflows); rescale")));
+    }
+    let ranking = match present(&obj, "ranking") {
+        None => None,
+        Some(v) => {
+            let wrong = DataErrorKind::WrongType { field: "ranking", expected: "a list of indices or tie groups" };
+            let groups: Vec<RankGroup> = serde_json::from_value(v.clone()).map_err(|_| wrong)?;
+            let mut seen = vec![false; k];
+            for &i in groups.iter().flat_map(RankGroup::members) {
+                if i >= k || std::mem::replace(&mut seen[i], true) {
+                    return Err(invalid("ranking", format!("names response {i} twice or out of range (0..{k})")));
+                }
+            }
+            if seen.contains(&false) || groups.iter().any(|g| g.members().is_empty()) {
+                return Err(invalid("ranking", format!("must name each of the {k} responses once")));
+            }
+            Some(groups)
+        }
+    };
+    if ranking.is_none() && scores.is_none() {
+        return Err(invalid("ranking", "a list needs \"ranking\" or \"scores\"".into()));
+    }
+    Ok(ListRecord {
+        prompt,
+        responses,
+        ranking,
+        scores,
+        annotator: string_field(&obj, "annotator")?,
+        source: string_field(&obj, "source")?,
+        category: string_field(&obj, "category")?,
+        ref_logps: numbers("ref_logps")?,
+        line: 0,
+    })
+}
+
+/// Every pair of a list as pairwise records: for labels ψ_i > ψ_j, chosen = response i and rejected = j, with
+/// `strength` = ψ_i − ψ_j when the list has scores (a ranking alone gives no strength); equal labels give a
+/// record with `tie: true` (kept, for the objectives that use ties). Pairs come in index order (i < j).
+pub fn list_to_pairs(rec: &ListRecord) -> Vec<PreferenceRecord> {
+    let psi = rec.labels();
+    let mut out = Vec::new();
+    for i in 0..psi.len() {
+        for j in i + 1..psi.len() {
+            let (w, l) = if psi[j] > psi[i] { (j, i) } else { (i, j) };
+            out.push(PreferenceRecord {
+                prompt: rec.prompt.clone(),
+                chosen: rec.responses[w].clone(),
+                rejected: rec.responses[l].clone(),
+                strength: rec.scores.as_ref().map(|_| psi[w] - psi[l]).filter(|&s| s > 0.0),
+                tie: psi[i] == psi[j],
+                both_bad: false,
+                objective: None,
+                annotator: rec.annotator.clone(),
+                swapped: false,
+                justification: None,
+                source: rec.source.clone(),
+                category: rec.category.clone(),
+                ref_chosen_logps: rec.ref_logps.as_ref().map(|r| r[w]),
+                ref_rejected_logps: rec.ref_logps.as_ref().map(|r| r[l]),
+                line: rec.line,
+            });
+        }
+    }
+    out
+}
+
+/// TRL's `unpair_preference_dataset`: each pair's chosen response becomes a desirable example and its rejected
+/// one an undesirable example, all chosen first, then all rejected (TRL's batched map does this per 1000
+/// rows). A tie says nothing about either response, so ties are left out.
+pub fn pairs_to_unpaired(pairs: &[PreferenceRecord]) -> Vec<UnpairedRecord> {
+    let kept: Vec<&PreferenceRecord> = pairs.iter().filter(|p| !p.tie).collect();
+    [true, false]
+        .iter()
+        .flat_map(|&label| {
+            kept.iter().map(move |p| UnpairedRecord {
+                prompt: p.prompt.clone(),
+                completion: if label { p.chosen.clone() } else { p.rejected.clone() },
+                label,
+                annotator: p.annotator.clone(),
+                source: p.source.clone(),
+                category: p.category.clone(),
+                reference_logps: if label { p.ref_chosen_logps } else { p.ref_rejected_logps },
+                reference_kl_logps: None,
+                line: p.line,
+            })
+        })
+        .collect()
+}
+
+/// OpenAssistant message trees (one `{"message_tree_id", "prompt": node}` per line, nodes `{"text", "role":
+/// "prompter" | "assistant", "rank", "replies"}`) as ranked lists: every prompter turn with at least two ranked
+/// assistant replies gives one list, whose prompt is the conversation from the root to that turn (`prompter` →
+/// `user`) and whose responses are the ranked replies, ordered by `rank` (0 = best; equal ranks tie).
+/// Unranked replies are left out. Each list carries its tree's line, and `source` = the tree id.
+pub fn read_oasst_trees(source: &str, text: &str, opts: &ReadOptions) -> Result<ReadReport<ListRecord>, DataError> {
+    let parse = |raw: &str| -> Result<Vec<ListRecord>, DataErrorKind> {
+        let obj = parse_object(raw, opts.max_line_bytes)?;
+        let id = string_field(&obj, "message_tree_id")?;
+        let root = present(&obj, "prompt").ok_or(DataErrorKind::MissingField("prompt"))?;
+        let mut out = Vec::new();
+        oasst_lists(root, &mut Vec::new(), &id, opts.max_responses, &mut out)?;
+        Ok(out)
+    };
+    let trees = read_records(source, text, opts, parse, |lists, line| lists.iter_mut().for_each(|l| l.line = line))?;
+    Ok(ReadReport { records: trees.records.into_iter().flatten().collect(), skipped: trees.skipped })
+}
+
+fn oasst_lists(
+    node: &Value,
+    path: &mut Vec<Message>,
+    id: &Option<String>,
+    max_responses: usize,
+    out: &mut Vec<ListRecord>,
+) -> Result<(), DataErrorKind> {
+    let wrong = |field, expected| DataErrorKind::WrongType { field, expected };
+    let text = node.get("text").and_then(Value::as_str).ok_or(wrong("text", "a string in every message"))?;
+    let role = match node.get("role").and_then(Value::as_str) {
+        Some("prompter") => "user",
+        Some("assistant") => "assistant",
+        _ => return Err(wrong("role", "\"prompter\" or \"assistant\"")),
+    };
+    path.push(Message::new(role, text));
+    let replies = match node.get("replies") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(r)) => r.as_slice(),
+        Some(_) => return Err(wrong("replies", "a list of messages")),
+    };
+    let mut ranked = Vec::new();
+    for r in replies {
+        match r.get("rank") {
+            None | Some(Value::Null) => {}
+            Some(v) => ranked.push((v.as_u64().ok_or(wrong("rank", "a non-negative integer"))?, r)),
+        }
+    }
+    if role == "user" && ranked.len() >= 2 {
+        if ranked.len() > max_responses {
+            let reason = format!("{} ranked replies, more than {max_responses}", ranked.len());
+            return Err(DataErrorKind::InvalidField { field: "replies", reason });
+        }
+        let mut responses = Vec::new();
+        for (_, r) in &ranked {
+            let t = r.get("text").and_then(Value::as_str).ok_or(wrong("text", "a string in every message"))?;
+            responses.push(Text::Chat(vec![Message::new("assistant", t)]));
+        }
+        let mut order: Vec<usize> = (0..ranked.len()).collect();
+        order.sort_by_key(|&i| ranked[i].0);
+        let mut ranking: Vec<RankGroup> = Vec::new();
+        for (n, &i) in order.iter().enumerate() {
+            let tied = n > 0 && ranked[order[n - 1]].0 == ranked[i].0;
+            match (tied, ranking.pop()) {
+                (true, Some(RankGroup::One(j))) => ranking.push(RankGroup::Tied(vec![j, i])),
+                (true, Some(RankGroup::Tied(mut g))) => {
+                    g.push(i);
+                    ranking.push(RankGroup::Tied(g));
+                }
+                (_, last) => {
+                    ranking.extend(last);
+                    ranking.push(RankGroup::One(i));
+                }
+            }
+        }
+        out.push(ListRecord {
+            prompt: Text::Chat(path.clone()),
+            responses,
+            ranking: Some(ranking),
+            scores: None,
+            annotator: None,
+            source: id.clone(),
+            category: None,
+            ref_logps: None,
+            line: 0,
+        });
+    }
+    for r in replies {
+        oasst_lists(r, path, id, max_responses, out)?;
+    }
+    path.pop();
+    Ok(())
+}
+
+/// A tokenised unpaired example.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TokenizedCompletion {
+    pub prompt: Vec<u32>,
+    pub completion: Vec<u32>,
+    /// Desirable.
+    pub label: bool,
+    pub line: usize,
+    pub reference_logps: Option<f32>,
+    pub reference_kl_logps: Option<f32>,
+}
+
+/// Tokenises an unpaired example by the rules of [`tokenize_pair`].
+pub fn tokenize_completion(
+    tok: &Tokenizer,
+    rec: &UnpairedRecord,
+    opts: &TokenizeOptions,
+) -> Result<TokenizedCompletion, DataError> {
+    let responses = [("completion", "prompt + completion", &rec.completion)];
+    let (prompt, mut ids) = tokenize_responses(tok, &rec.prompt, &responses, rec.line, opts)?;
+    Ok(TokenizedCompletion {
+        prompt,
+        completion: ids.pop().expect("one response"),
+        label: rec.label,
+        line: rec.line,
+        reference_logps: rec.reference_logps,
+        reference_kl_logps: rec.reference_kl_logps,
+    })
+}
+
+/// A tokenised ranked list: its responses' ids and labels ψ (higher = better).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TokenizedList {
+    pub prompt: Vec<u32>,
+    pub responses: Vec<Vec<u32>>,
+    pub labels: Vec<f32>,
+    pub line: usize,
+    pub ref_logps: Option<Vec<f32>>,
+}
+
+/// Tokenises a ranked list by the rules of [`tokenize_pair`]. A list longer than `opts.max_list_length` keeps
+/// its first responses (`Truncation::Error`: refused).
+pub fn tokenize_list(tok: &Tokenizer, rec: &ListRecord, opts: &TokenizeOptions) -> Result<TokenizedList, DataError> {
+    let k = rec.responses.len();
+    let keep = k.min(opts.max_list_length);
+    if keep < k && opts.truncation == Truncation::Error {
+        let reason = format!("{k} responses, more than max_list_length {keep} (truncation is set to Error)");
+        let kind = DataErrorKind::InvalidField { field: "responses", reason };
+        return Err(DataError { file: None, line: rec.line, kind });
+    }
+    let responses: Vec<_> =
+        rec.responses[..keep].iter().map(|r| ("responses", "prompt + response", r)).collect();
+    let (prompt, ids) = tokenize_responses(tok, &rec.prompt, &responses, rec.line, opts)?;
+    let mut labels = rec.labels();
+    labels.truncate(keep);
+    Ok(TokenizedList {
+        prompt,
+        responses: ids,
+        labels,
+        line: rec.line,
+        ref_logps: rec.ref_logps.as_ref().map(|r| r[..keep].to_vec()),
+    })
 }
 
 #[cfg(test)]
