@@ -62,24 +62,7 @@ impl Pretrained {
     /// its shards; f32, f16 or bf16), `tokenizer.json` and optionally `tokenizer_config.json` (special tokens,
     /// chat template) and `chat_template.jinja`. Only the files it needs are read.
     pub fn from_hf_dir(dir: impl AsRef<Path>, device: &Device) -> Result<Self, LoadError> {
-        let dir = dir.as_ref();
-        Self::from_hf_reader(
-            &mut |name| {
-                let path = dir.join(name);
-                let io = |source| LoadError::Io { path: path.display().to_string(), source };
-                let len = match std::fs::metadata(&path) {
-                    Ok(m) => m.len(),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(io(e)),
-                };
-                if name.ends_with(".json") && len > MAX_JSON_BYTES {
-                    let reason = format!("{len} bytes is more than the {MAX_JSON_BYTES} a JSON file may have");
-                    return Err(io(std::io::Error::new(std::io::ErrorKind::InvalidData, reason)));
-                }
-                std::fs::read(&path).map(Some).map_err(io)
-            },
-            device,
-        )
+        Self::from_hf_reader(&mut dir_reader(dir.as_ref()), device)
     }
 
     /// Loads a Hugging Face folder given as file name → contents (e.g. files picked in a browser); see
@@ -154,11 +137,29 @@ impl Pretrained {
     }
 }
 
+/// Reads the files of a folder by name: `None` for a missing file; JSON files over [`MAX_JSON_BYTES`] refused.
+pub(crate) fn dir_reader(dir: &Path) -> impl FnMut(&str) -> Result<Option<Vec<u8>>, LoadError> + '_ {
+    move |name| {
+        let path = dir.join(name);
+        let io = |source| LoadError::Io { path: path.display().to_string(), source };
+        let len = match std::fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        if name.ends_with(".json") && len > MAX_JSON_BYTES {
+            let reason = format!("{len} bytes is more than the {MAX_JSON_BYTES} a JSON file may have");
+            return Err(io(std::io::Error::new(std::io::ErrorKind::InvalidData, reason)));
+        }
+        std::fs::read(&path).map(Some).map_err(io)
+    }
+}
+
 /// The bytes of `model.safetensors`, or of the shards that `model.safetensors.index.json` names together
 /// with its tensor → file map.
-type WeightFiles = (Vec<(String, Vec<u8>)>, Option<Vec<(String, String)>>);
+pub(crate) type WeightFiles = (Vec<(String, Vec<u8>)>, Option<Vec<(String, String)>>);
 
-fn read_hf_weights(read: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadError>) -> Result<WeightFiles, LoadError> {
+pub(crate) fn read_hf_weights(read: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadError>) -> Result<WeightFiles, LoadError> {
     if let Some(bytes) = read(WEIGHTS_FILE)? {
         return Ok((vec![(WEIGHTS_FILE.to_string(), bytes)], None));
     }
@@ -175,7 +176,7 @@ fn read_hf_weights(read: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadErr
 }
 
 /// The tensors of the weight files, each file's header checked, and the index (if any) checked against them.
-fn hf_weights_source(
+pub(crate) fn hf_weights_source(
     files: &[(String, Vec<u8>)],
     weight_map: Option<Vec<(String, String)>>,
 ) -> Result<SafetensorsSource<'_>, LoadError> {

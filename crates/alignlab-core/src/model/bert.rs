@@ -487,25 +487,27 @@ pub struct EncoderRewardModel {
 
 impl EncoderRewardModel {
     pub fn new(backbone: Bert, pooling: Pooling, device: &Device) -> Self {
-        let d = backbone.d_model();
-        let score = Linear { weight: Param::from_tensor(Tensor::zeros([d, 1], device)), bias: None };
+        Self::with_labels(backbone, pooling, 1, device)
+    }
+
+    /// A zero-initialised head of `labels` outputs (attribute regression).
+    pub fn with_labels(backbone: Bert, pooling: Pooling, labels: usize, device: &Device) -> Self {
+        let score = super::reward::score_head(backbone.d_model(), labels, device);
         Self { backbone, score, pooling }
     }
 
-    /// Rewards of right-padded sequences `ids: [batch, seq]` whose real lengths are `lengths`, `[batch]`.
+    /// The first label's rewards of right-padded sequences `ids: [batch, seq]` whose real lengths are
+    /// `lengths`, `[batch]`.
     pub fn forward(&self, ids: Tensor<2, Int>, lengths: &[usize]) -> Tensor<1> {
-        let b = lengths.len();
-        self.score.forward(self.backbone.embed(ids, lengths, self.pooling)).reshape([b])
+        super::reward::ScalarReward::rewards(self, ids, lengths)
     }
 
-    /// Backbone tensors (`BertModel` names) plus `score.weight` `[1, d_model]`. transformers'
+    /// Backbone tensors (`BertModel` names) plus `score.weight` `[k, d_model]`. transformers'
     /// `BertForSequenceClassification` reads a tanh pooler over `[CLS]` instead, so this export is for
-    /// alignlab and for code that pools the same way.
+    /// alignlab and for code that pools the same way (see [`super::reward`]).
     pub fn named_tensors(&self) -> Vec<NamedTensor> {
         let mut out = self.backbone.named_tensors();
-        let w = self.score.weight.val();
-        let [d, _] = w.dims();
-        out.push(("score.weight".into(), vec![1, d], w.reshape([d])));
+        out.push(super::reward::score_tensor(&self.score));
         out
     }
 }
