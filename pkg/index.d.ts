@@ -69,6 +69,11 @@ export class Model {
   generate(prompt: string, options?: GenerateOptions): Promise<string>;
   /** The weights as HF-named safetensors. */
   toSafetensors(): Promise<Uint8Array>;
+  /**
+   * A model with this one's architecture and tokenizer and the weights of a safetensors file (e.g.
+   * `TrainingCheckpoint.weights` of a run that started from this model).
+   */
+  withSafetensors(bytes: Uint8Array | ArrayBuffer): Model;
   free(): void;
 }
 
@@ -169,6 +174,26 @@ export interface RewardMetrics {
 
 export type Metrics = DpoMetrics | RewardMetrics;
 
+/** The core's TrainerState: where a run stands (step, data order, RNG, reference log-probs of the start). */
+export interface TrainerState {
+  step: number;
+  total_steps: number;
+  /** A u64 as a decimal string. */
+  rng: string;
+  order: number[];
+  reference: [number, number][];
+  pairs: number;
+}
+
+/** What a run needs to continue elsewhere (another worker, the CPU after a lost WebGPU device, a reload). */
+export interface TrainingCheckpoint {
+  step: number;
+  state: TrainerState;
+  /** The trained weights as safetensors (policy, or reward model with `score.weight`). A resumed run restarts
+   * AdamW at `step`: its moments are not carried in the browser. */
+  weights: Uint8Array;
+}
+
 /** One optimizer loop over a policy copied from a model, stepped explicitly. */
 export class Trainer {
   private constructor();
@@ -189,6 +214,17 @@ export class Trainer {
   evaluateHeldOut(): Promise<Metrics | null>;
   /** An independent Model holding the current trained weights. */
   policy(): Model;
+  /**
+   * Continues a checkpointed run: `model` holds the checkpoint's weights (`base.withSafetensors(weights)`),
+   * config and data are the run's; AdamW restarts. DPO-family runs without evalSplit only, for now.
+   */
+  static resume(model: Model, config: TrainConfig, dataJsonl: string, checkpoint: Pick<TrainingCheckpoint, "state">): Promise<Trainer>;
+  state(): TrainerState;
+  /** The trained weights as safetensors bytes. */
+  weights(): Promise<Uint8Array>;
+  checkpoint(): Promise<TrainingCheckpoint>;
+  /** Rewards of `responses` to `prompt` under a reward-model run's current model; rejects for a DPO run. */
+  scoreResponses(prompt: string, responses: string[]): Promise<number[]>;
   free(): void;
 }
 
@@ -202,6 +238,12 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Optimizer steps per call into the wasm (1); more is faster, 1 is the most responsive. */
   stepsPerCall?: number;
+  /** Called (and awaited, between optimizer calls) every `checkpointEvery` steps and at the last step. */
+  onCheckpoint?: (checkpoint: TrainingCheckpoint, run: TrainingRun) => void | Promise<void>;
+  /** Steps between checkpoints (1). */
+  checkpointEvery?: number;
+  /** Continue this checkpoint (`model` then holds its weights): the run goes on from its step. */
+  resumeFrom?: Pick<TrainingCheckpoint, "state">;
 }
 
 export interface TrainingResult {

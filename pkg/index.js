@@ -275,6 +275,15 @@ export class Model {
     return callAsync(() => this[INTERNAL].toSafetensors());
   }
 
+  /**
+   * A model with this one's architecture and tokenizer and the weights of a safetensors file (a checkpoint of a
+   * run that started from this model, `TrainingCheckpoint.weights`); throws naming a missing or misshapen tensor.
+   */
+  withSafetensors(bytes) {
+    const data = toBytes(bytes, 'Model.withSafetensors(bytes)');
+    return new Model(INTERNAL, call(() => this[INTERNAL].withSafetensors(data)));
+  }
+
   free() {
     if (this.#inner) {
       this.#inner.free();
@@ -383,6 +392,21 @@ export class Trainer {
     return new Trainer(INTERNAL, inner, config);
   }
 
+  /**
+   * Continues a run from a checkpoint (`trainer.checkpoint()`): `model` holds its weights
+   * (`base.withSafetensors(checkpoint.weights)`), `config` and `dataJsonl` are the run's; the step, data order
+   * and reference log-probs come from `checkpoint.state`. AdamW restarts at the saved step (its moments cannot
+   * be carried in the browser). DPO-family runs without held-out pairs only, for now.
+   */
+  static async resume(model, config, dataJsonl, checkpoint) {
+    if (!(model instanceof Model)) throw new TypeError(`alignlab: Trainer.resume needs a Model, got ${typeName(model)}`);
+    if (!checkpoint || typeof checkpoint.state !== 'object') throw new TypeError('alignlab: Trainer.resume needs a checkpoint with its state');
+    const wasmConfig = trainConfigToWasm(config);
+    const state = JSON.stringify(checkpoint.state);
+    const inner = await callAsync((w) => w.Trainer.resume(model[INTERNAL], wasmConfig, String(dataJsonl), state));
+    return new Trainer(INTERNAL, inner, config);
+  }
+
   /** Runs up to n optimizer steps (fewer at the end); one metrics object per step, TRL's names. */
   async step(n = 1) {
     return plain(await callAsync(() => this.#live.step(n)));
@@ -409,6 +433,36 @@ export class Trainer {
   /** An independent Model holding the current trained weights. */
   policy() {
     return new Model(INTERNAL, call(() => this.#live.policy()));
+  }
+
+  /**
+   * The run's position (step, data order, RNG state, reference log-probs), as the core's TrainerState; `rng`
+   * is a decimal string (a u64, which a JS number would round).
+   */
+  state() {
+    return JSON.parse(call(() => this.#live.state()));
+  }
+
+  /** The trained weights (policy, or reward model with `score.weight`) as safetensors bytes. */
+  async weights() {
+    return callAsync(() => this.#live.weights());
+  }
+
+  /**
+   * A checkpoint to continue from after a lost device or a reload: `{ step, state, weights }`. Plain data: it
+   * can be stored in IndexedDB or posted between workers.
+   */
+  async checkpoint() {
+    const weights = await this.weights();
+    return { step: this.stepCount(), state: this.state(), weights };
+  }
+
+  /** Rewards of `responses` to `prompt` under a reward-model run's current model (its training tokenisation). */
+  async scoreResponses(prompt, responses) {
+    if (!Array.isArray(responses) || !responses.every((r) => typeof r === 'string')) {
+      throw new TypeError('alignlab: scoreResponses needs an array of response strings');
+    }
+    return Array.from(await callAsync(() => this.#live.scoreResponses(String(prompt), responses)));
   }
 
   free() {
@@ -439,17 +493,25 @@ export class TrainingRun {
   error = null;
 
   #pauseRequested = false;
+  #checkpoints = null;
+  #resumeFrom = null;
   #stopRequested = false;
   #wake = null;
   #changed = null;
   #onStateChange;
 
   /** @internal */
-  constructor(token, model, config, dataJsonl, { onMetrics, onStateChange, signal, stepsPerCall = 1 } = {}) {
+  constructor(token, model, config, dataJsonl, options = {}) {
     checkInternal(token, 'TrainingRun');
+    const { onMetrics, onStateChange, signal, stepsPerCall = 1, checkpointEvery, onCheckpoint, resumeFrom } = options;
     if (!Number.isInteger(stepsPerCall) || stepsPerCall < 1) {
       throw new TypeError(`alignlab: stepsPerCall must be a positive integer, got ${stepsPerCall}`);
     }
+    if (checkpointEvery !== undefined && !(Number.isInteger(checkpointEvery) && checkpointEvery >= 1)) {
+      throw new TypeError(`alignlab: checkpointEvery must be a positive integer, got ${checkpointEvery}`);
+    }
+    this.#checkpoints = onCheckpoint ? { every: checkpointEvery ?? 1, onCheckpoint, last: 0 } : null;
+    this.#resumeFrom = resumeFrom ?? null;
     this.#onStateChange = onStateChange;
     if (signal) {
       if (signal.aborted) this.#stopRequested = true;
@@ -500,8 +562,11 @@ export class TrainingRun {
 
   async #run(model, config, dataJsonl, onMetrics, stepsPerCall) {
     try {
-      this.trainer = await Trainer.create(model, config, dataJsonl);
+      this.trainer = this.#resumeFrom
+        ? await Trainer.resume(model, config, dataJsonl, this.#resumeFrom)
+        : await Trainer.create(model, config, dataJsonl);
       this.totalSteps = this.trainer.totalSteps();
+      if (this.#checkpoints) this.#checkpoints.last = this.trainer.stepCount();
       while (this.trainer.stepCount() < this.totalSteps && !this.#stopRequested) {
         if (this.#pauseRequested) {
           this.#setState('paused');
@@ -514,6 +579,7 @@ export class TrainingRun {
         this.metrics.push(...batch);
         this.#notify();
         onMetrics?.(batch, this);
+        await this.#maybeCheckpoint();
         await nextTask(); // let the page paint and handle clicks between optimizer calls
       }
       this.#setState(this.#stopRequested && this.trainer.stepCount() < this.totalSteps ? 'stopped' : 'finished');
@@ -523,6 +589,16 @@ export class TrainingRun {
       this.#setState('failed');
       throw this.error;
     }
+  }
+
+  /** Every `checkpointEvery` steps and at the last step: `onCheckpoint(await trainer.checkpoint(), run)`. */
+  async #maybeCheckpoint() {
+    const c = this.#checkpoints;
+    if (!c) return;
+    const step = this.trainer.stepCount();
+    if (step - c.last < c.every && step < this.totalSteps) return;
+    c.last = step;
+    await c.onCheckpoint(await this.trainer.checkpoint(), this);
   }
 
   /** One metrics object per step, from the first step, until the run ends; throws if it fails. */
@@ -547,7 +623,9 @@ export class TrainingRun {
 /**
  * Trains `model` (copied; the model itself is not changed) on preference JSONL and returns the running
  * `TrainingRun` at once. Options: `onMetrics(batch, run)` per optimizer call, `onStateChange(state, run)`,
- * `signal` (AbortSignal: stops like `run.stop()`), `stepsPerCall` (optimizer steps per call into the wasm, 1).
+ * `signal` (AbortSignal: stops like `run.stop()`), `stepsPerCall` (optimizer steps per call into the wasm, 1),
+ * `onCheckpoint(checkpoint, run)` every `checkpointEvery` steps (1) and at the end (awaited between optimizer
+ * calls), `resumeFrom` (a checkpoint: the run continues it; `model` then holds the checkpoint's weights).
  */
 export function train(model, config, dataJsonl, options = {}) {
   return new TrainingRun(INTERNAL, model, config, dataJsonl, options);

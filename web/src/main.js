@@ -6,6 +6,7 @@ import { WorkerClient } from './protocol.js';
 import { TrainingChart } from './chart.js';
 import { initTheme } from './theme.js';
 import { startLabelView } from './label/view.js';
+import { CheckpointStore } from './checkpoints.js';
 import {
   MetricsSeries,
   TABLE_COLUMNS,
@@ -42,15 +43,31 @@ const el = {
   table: $('metrics-table'),
   compareForm: $('compare-form'),
   compareRun: $('compare-run'),
+  compareRm: $('compare-rm'),
+  compareTrainRm: $('compare-train-rm'),
   outBefore: $('out-before'),
   outAfter: $('out-after'),
+  scoreBefore: $('score-before'),
+  scoreAfter: $('score-after'),
+  scoreDiff: $('score-diff'),
+  checkpointStatus: $('checkpoint-status'),
+  recovery: $('recovery'),
+  recoveryText: $('recovery-text'),
+  recoveryResume: $('recovery-resume'),
+  recoveryDiscard: $('recovery-discard'),
   error: $('error'),
 };
 
 const TABLE_ROWS = 8;
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'alignlab-model' });
-const client = new WorkerClient(worker);
+const newWorker = () => new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'alignlab-model' });
+const client = new WorkerClient(newWorker());
 const chart = new TrainingChart(el.chart);
+const params = new URLSearchParams(location.search);
+/** The run's checkpoints in IndexedDB (null where storage is refused: training still works, unprotected). */
+const checkpoints = CheckpointStore.open().catch((err) => {
+  console.warn(err);
+  return null;
+});
 
 const page = {
   backend: null,
@@ -62,6 +79,11 @@ const page = {
   totalSteps: null,
   series: null,
   busy: false, // a model load or a generation is in flight
+  modelSource: null, // what the loaded model came from: loaded again on the CPU after a lost device
+  runId: null, // the run the chart follows
+  runConfig: null, // { config, data, checkpointEvery } of that run
+  rewardRuns: [], // { runId, steps }: reward models the worker keeps for scoring
+  deviceLost: false,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -89,6 +111,8 @@ function refreshButtons() {
   el.resume.disabled = page.trainState !== 'paused';
   el.stop.disabled = !active;
   el.compareRun.disabled = !page.modelLoaded || running || page.busy;
+  el.compareTrainRm.disabled = !page.modelLoaded || !page.pairsOk || active || page.busy;
+  el.recoveryResume.disabled = !page.backend || active || page.busy;
 }
 
 async function task(fn) {
@@ -109,21 +133,21 @@ async function task(fn) {
 // ---------------------------------------------------------------------------------------------------------------
 // Backend and model
 
-async function start() {
+async function start(backend = params.get('backend') ?? 'auto') {
   refreshButtons();
-  const params = new URLSearchParams(location.search);
-  const backend = params.get('backend') ?? 'auto';
   try {
-    const result = await client.request('init', { backend });
+    const result = await client.request('init', { backend, testHooks: params.has('test-hooks') });
     page.backend = result.backend;
     el.backend.dataset.backend = result.backend;
     const adapter = result.adapter?.architecture || result.adapter?.vendor;
     el.backend.textContent =
       result.backend === 'webgpu'
         ? `WebGPU${adapter ? ` (${adapter})` : ''}`
-        : backend === 'cpu'
-          ? 'CPU (wasm)'
-          : 'CPU (wasm; no WebGPU adapter)';
+        : page.deviceLost
+          ? 'CPU (wasm; the WebGPU device was lost)'
+          : backend === 'cpu'
+            ? 'CPU (wasm)'
+            : 'CPU (wasm; no WebGPU adapter)';
     el.backend.title = result.adapter?.description ?? '';
   } catch (err) {
     el.backend.dataset.backend = 'error';
@@ -131,7 +155,6 @@ async function start() {
     showError(err);
   }
   refreshButtons();
-  if (params.has('test-hooks')) installTestHooks();
 }
 
 function showProgress({ loaded, total, fromCache }) {
@@ -169,7 +192,11 @@ function showModelInfo(name, info) {
   }
 }
 
-async function loadModel(source, transfer) {
+/**
+ * Loads a model in the worker. `source` is what the page keeps to load it again (a File stays a File: its bytes
+ * are read and handed to the worker each time).
+ */
+async function loadModel(source, { keepRun = false } = {}) {
   await task(async () => {
     el.modelStatus.textContent = 'loading…';
     let fromCache = false;
@@ -179,13 +206,23 @@ async function loadModel(source, transfer) {
       showProgress(m);
     });
     try {
-      const { info, name } = await client.request('loadModel', { source }, { transfer });
+      let request = source;
+      let transfer = [];
+      if (source.kind === 'file') {
+        const bytes = await source.file.arrayBuffer();
+        request = { kind: 'bytes', bytes, name: source.file.name };
+        transfer = [bytes];
+      }
+      const { info, name } = await client.request('loadModel', { source: request }, { transfer });
       page.modelLoaded = true;
+      page.modelSource = source;
       el.modelStatus.textContent = `loaded: ${name}${fromCache ? ' (from the browser cache)' : ''}`;
       el.modelStatus.dataset.loaded = 'true';
       el.modelStatus.dataset.fromCache = String(fromCache);
       showModelInfo(name, info);
-      resetTraining();
+      page.rewardRuns = [];
+      renderRewardRuns();
+      if (!keepRun) resetTraining();
     } catch (err) {
       el.modelStatus.textContent = page.modelLoaded ? 'kept the model loaded before' : 'not loaded';
       throw err;
@@ -202,9 +239,8 @@ el.loadDemo.addEventListener('click', () =>
 el.modelFile.addEventListener('change', async () => {
   const file = el.modelFile.files?.[0];
   if (!file) return;
-  const bytes = await file.arrayBuffer();
   el.modelFile.value = '';
-  await loadModel({ kind: 'bytes', bytes, name: file.name }, [bytes]);
+  await loadModel({ kind: 'file', file });
 });
 el.modelUrlForm.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -334,6 +370,7 @@ function renderTrainStatus(error) {
     finished: 'finished',
     stopped: 'stopped',
     failed: 'failed',
+    lost: 'stopped: the WebGPU device was lost',
   };
   const progress = totalSteps ? ` — step ${step} / ${totalSteps}` : '';
   el.trainStatus.textContent = (words[trainState] ?? trainState) + (trainState === 'idle' ? '' : progress);
@@ -356,26 +393,67 @@ function resetTraining() {
 }
 
 client.onEvent((message) => {
-  if (message.type === 'metrics' && page.series) {
+  const ours = message.runId === undefined || message.runId === page.runId;
+  if (message.type === 'metrics' && page.series && ours) {
     page.series.push(message.batch);
     page.step = page.series.last?.step ?? page.step;
     chart.update();
     renderTable();
     renderSummary();
     renderTrainStatus();
-  } else if (message.type === 'trainState') {
+  } else if (message.type === 'trainState' && ours) {
     page.trainState = message.state;
     page.step = message.step;
     page.totalSteps = message.totalSteps;
     renderTrainStatus(message.error);
+    if (page.runConfig?.config.objective === 'reward' && ['finished', 'stopped', 'paused'].includes(message.state)) {
+      keepRewardRun(message.runId, message.step);
+    }
     refreshButtons();
+  } else if (message.type === 'checkpoint') {
+    saveCheckpoint(message.runId, message.checkpoint);
+  } else if (message.type === 'deviceLost') {
+    onDeviceLost(message);
   } else if (message.type === 'workerError') {
     showError(message.message);
   }
 });
 
-el.start.addEventListener('click', async () => {
+/** The training form's checkpoint interval (not a training option: the page's own). */
+function checkpointEvery() {
+  const n = Number(new FormData(el.trainForm).get('checkpointEvery'));
+  return Number.isInteger(n) && n >= 1 ? n : 5;
+}
+
+/** Starts a run (a fresh one, or one continued from `resume`, a stored checkpoint record). */
+async function startRun({ config, data, every, runId = crypto.randomUUID(), resume = null }) {
   clearError();
+  page.runId = runId;
+  page.runConfig = { config, data, checkpointEvery: every };
+  page.series = new MetricsSeries(config.objective);
+  if (resume) page.series.push(resume.metrics);
+  page.trainState = 'preparing';
+  renderTableHead();
+  el.table.tBodies[0].replaceChildren();
+  chart.reset(page.series);
+  chart.update();
+  if (resume) renderTable();
+  renderSummary();
+  renderTrainStatus();
+  if (!resume) renderCheckpointStatus(null);
+  refreshButtons();
+  try {
+    await client.request('startTraining', { runId, config, data, checkpointEvery: every, resumeFrom: resume?.checkpoint });
+  } catch (err) {
+    if (page.runId !== runId) return;
+    page.trainState = 'failed';
+    renderTrainStatus();
+    showError(err);
+    refreshButtons();
+  }
+}
+
+el.start.addEventListener('click', () => {
   let config;
   try {
     config = trainConfigFromForm(Object.fromEntries(new FormData(el.trainForm)));
@@ -383,22 +461,144 @@ el.start.addEventListener('click', async () => {
     showError(err);
     return;
   }
-  page.series = new MetricsSeries(config.objective);
-  page.trainState = 'preparing';
-  renderTableHead();
-  el.table.tBodies[0].replaceChildren();
-  chart.reset(page.series);
-  renderSummary();
-  renderTrainStatus();
-  refreshButtons();
+  el.recovery.hidden = true;
+  startRun({ config, data: el.pairsText.value, every: checkpointEvery() });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Checkpoints, a lost device, resuming
+
+function renderCheckpointStatus(record) {
+  el.checkpointStatus.dataset.step = record ? String(record.checkpoint.step) : '';
+  el.checkpointStatus.textContent = record
+    ? `checkpoint: step ${record.checkpoint.step} kept in this browser (${(record.checkpoint.weights.byteLength / 1e6).toFixed(1)} MB)`
+    : '';
+}
+
+/** Keeps the run's checkpoint with what it takes to start the run again (model source, options, data). */
+async function saveCheckpoint(runId, checkpoint) {
+  if (runId !== page.runId || !page.runConfig) return;
+  const store = await checkpoints;
+  if (!store) return;
+  const source = page.modelSource;
+  const record = {
+    runId,
+    ...page.runConfig,
+    objective: page.runConfig.config.objective,
+    source: source?.kind === 'file' ? { kind: 'file', file: source.file } : source,
+    totalSteps: page.totalSteps,
+    metrics: page.series ? page.series.rows.filter((m) => m.step <= checkpoint.step) : [],
+    checkpoint,
+    savedAt: new Date().toISOString(),
+  };
   try {
-    await client.request('startTraining', { config, data: el.pairsText.value });
+    await store.put(record);
+    renderCheckpointStatus(record);
   } catch (err) {
-    page.trainState = 'failed';
-    renderTrainStatus();
-    showError(err);
-    refreshButtons();
+    showError(err); // a full disk is said, not swallowed
   }
+}
+
+/** Words for a stored checkpoint and whether it can be resumed here. */
+function describeRecord(record) {
+  const what = record.objective === 'dpo' ? 'DPO' : 'reward-model';
+  const resumable = record.objective === 'dpo';
+  return {
+    resumable,
+    text:
+      `The ${what} run’s checkpoint of step ${record.checkpoint.step}` +
+      (record.totalSteps ? ` of ${record.totalSteps}` : '') +
+      ` (${new Date(record.savedAt).toLocaleString()}) is kept in this browser.` +
+      (resumable
+        ? ' Resume continues the run from it (same data order and reference; AdamW’s moments start again).'
+        : ' A reward model cannot be resumed yet (its score head cannot be reloaded): train it again.'),
+  };
+}
+
+async function offerRecovery(prefix = '') {
+  let record = await (await checkpoints)?.latest();
+  if (record && record.totalSteps && record.checkpoint.step >= record.totalSteps) record = null; // a finished run
+  if (!record) {
+    el.recovery.hidden = !prefix;
+    el.recoveryText.textContent = prefix + (prefix ? ' No checkpoint of a run was kept.' : '');
+    el.recoveryResume.hidden = true;
+    el.recoveryDiscard.hidden = true;
+    return;
+  }
+  const { text, resumable } = describeRecord(record);
+  el.recoveryText.textContent = (prefix ? `${prefix} ` : '') + text;
+  el.recoveryResume.hidden = !resumable;
+  el.recoveryDiscard.hidden = false;
+  el.recovery.hidden = false;
+  el.recovery.dataset.step = String(record.checkpoint.step);
+  refreshButtons();
+}
+
+el.recoveryResume.addEventListener('click', async () => {
+  const record = await (await checkpoints)?.latest();
+  if (!record) return;
+  const sameSource =
+    page.modelLoaded &&
+    page.modelSource &&
+    record.source &&
+    page.modelSource.kind === record.source.kind &&
+    (page.modelSource.url ?? page.modelSource.file) === (record.source.url ?? record.source.file);
+  if (!sameSource) {
+    if (!record.source) {
+      showError('the checkpoint does not say which model it started from: load it, then resume');
+      return;
+    }
+    await loadModel(record.source, { keepRun: true });
+    if (!page.modelLoaded) return;
+  }
+  el.recovery.hidden = true;
+  el.pairsText.value = record.data;
+  refreshPairs();
+  await startRun({ config: record.config, data: record.data, every: record.checkpointEvery, runId: record.runId, resume: record });
+});
+
+el.recoveryDiscard.addEventListener('click', async () => {
+  await (await checkpoints)?.clear();
+  el.recovery.hidden = true;
+  renderCheckpointStatus(null);
+});
+
+/**
+ * The WebGPU device is gone: the worker cannot go on (its wasm holds buffers of the dead device), so a CPU
+ * worker takes its place, the model is loaded again, and the run's last checkpoint is offered.
+ */
+async function onDeviceLost({ reason, message }) {
+  if (page.deviceLost) return;
+  page.deviceLost = true;
+  // the run may already have failed on the dead device before the loss was reported
+  const wasTraining = ['running', 'paused', 'preparing', 'failed'].includes(page.trainState);
+  const stoppedAt = page.step;
+  client.replace(newWorker(), 'the WebGPU device was lost');
+  page.backend = null;
+  page.modelLoaded = false;
+  page.busy = false;
+  page.rewardRuns = [];
+  renderRewardRuns();
+  if (wasTraining) page.trainState = 'lost';
+  renderTrainStatus();
+  el.backend.dataset.backend = 'lost';
+  el.backend.textContent = 'WebGPU device lost: starting the CPU…';
+  clearError();
+  const said =
+    `The WebGPU device was lost (${reason}: ${message}); the page now computes on the CPU (wasm), slower but the same numbers.` +
+    (wasTraining ? ` Training stopped at step ${stoppedAt}.` : '');
+  el.recovery.hidden = false;
+  el.recoveryText.textContent = said;
+  el.recoveryResume.hidden = true;
+  await start('cpu');
+  if (page.modelSource) await loadModel(page.modelSource, { keepRun: true });
+  await offerRecovery(said);
+}
+
+el.compareTrainRm.addEventListener('click', () => {
+  el.trainForm.elements.objective.value = 'reward';
+  syncObjective();
+  el.start.click();
 });
 el.pause.addEventListener('click', () => client.request('pause'));
 el.resume.addEventListener('click', () => client.request('resume'));
@@ -424,14 +624,68 @@ async function generateInto(pre, which, prompt, options) {
   }
 }
 
+/** A reward-model run the worker keeps for scoring (listed once, with its latest step count). */
+function keepRewardRun(runId, steps) {
+  const known = page.rewardRuns.find((r) => r.runId === runId);
+  if (known) known.steps = steps;
+  else page.rewardRuns.push({ runId, steps, number: page.rewardRuns.length + 1 });
+  page.rewardRuns = page.rewardRuns.slice(-3); // the worker keeps the last three
+  renderRewardRuns(runId);
+}
+
+function renderRewardRuns(select) {
+  const chosen = select ?? el.compareRm.value;
+  const options = page.rewardRuns.map((r) => {
+    const option = document.createElement('option');
+    option.value = r.runId;
+    option.textContent = `reward model ${r.number} (${r.steps} step${r.steps === 1 ? '' : 's'})`;
+    return option;
+  });
+  const none = document.createElement('option');
+  none.value = '';
+  none.textContent = page.rewardRuns.length ? 'no reward model' : 'no reward model yet';
+  el.compareRm.replaceChildren(none, ...options);
+  el.compareRm.value = page.rewardRuns.some((r) => r.runId === chosen) ? chosen : '';
+}
+
+function clearScores() {
+  for (const p of [el.scoreBefore, el.scoreAfter, el.scoreDiff]) {
+    p.textContent = '';
+    p.dataset.score = '';
+  }
+  el.scoreDiff.dataset.diff = '';
+}
+
+/** Both answers under the chosen reward model: r(prompt, before) and r(prompt, after). */
+async function scoreBoth(runId, prompt) {
+  const [before, after] = [el.outBefore, el.outAfter];
+  if (before.dataset.state !== 'done' || after.dataset.state !== 'done') {
+    el.scoreDiff.textContent = 'scores need both answers';
+    return;
+  }
+  const run = page.rewardRuns.find((r) => r.runId === runId);
+  const [rb, ra] = await client.request('score', { runId, prompt, responses: [before.textContent, after.textContent] });
+  el.scoreBefore.dataset.score = String(rb);
+  el.scoreAfter.dataset.score = String(ra);
+  el.scoreBefore.textContent = `reward ${rb.toFixed(4)}`;
+  el.scoreAfter.textContent = `reward ${ra.toFixed(4)}`;
+  el.scoreDiff.dataset.diff = String(ra - rb);
+  el.scoreDiff.textContent =
+    `reward model ${run?.number ?? ''}: after − before = ${(ra - rb >= 0 ? '+' : '') + (ra - rb).toFixed(4)}` +
+    ` (${ra > rb ? 'the trained policy’s answer scores higher' : ra < rb ? 'the original answer scores higher' : 'equal'})`;
+}
+
 el.compareForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const form = new FormData(el.compareForm);
   const prompt = String(form.get('prompt'));
   const options = { maxNewTokens: Number(form.get('maxNewTokens')) || 32, chatTemplate: form.get('chatTemplate') === 'on' };
+  const rewardRun = el.compareRm.value;
+  clearScores();
   task(async () => {
     await generateInto(el.outBefore, 'original', prompt, options);
     await generateInto(el.outAfter, 'policy', prompt, options);
+    if (rewardRun) await scoreBoth(rewardRun, prompt);
   });
 });
 
@@ -472,11 +726,12 @@ function installTestHooks() {
       let finish;
       const finished = new Promise((resolve) => (finish = resolve));
       const off = client.onEvent((m) => {
+        if (m.runId !== 'test-hook') return;
         if (m.type === 'metrics') metrics.push(...m.batch);
         if (m.type === 'trainState' && ['finished', 'stopped', 'failed'].includes(m.state)) finish(m);
       });
       try {
-        await client.request('startTraining', { config, data });
+        await client.request('startTraining', { runId: 'test-hook', config, data });
         const end = await finished;
         if (end.state === 'failed') throw new Error(end.error ?? 'training failed');
         return metrics;
@@ -485,6 +740,8 @@ function installTestHooks() {
       }
     },
   };
+  /** Destroys the worker's WebGPU device, as a driver reset would lose it. */
+  window.alignlabTest.loseDevice = () => client.request('loseDevice');
   document.documentElement.dataset.testHooks = 'ready';
 }
 
@@ -492,4 +749,8 @@ initTheme($('theme-toggle'));
 showView();
 syncObjective();
 refreshPairs();
-start();
+renderRewardRuns();
+start().then(() => {
+  if (params.has('test-hooks')) installTestHooks();
+  return offerRecovery();
+});

@@ -3,20 +3,30 @@
 // `error`, and sends events (no id, or the id of the request they belong to) in between.
 //
 // page → worker (requests)
-//   { id, type: 'init', backend: 'auto' | 'webgpu' | 'cpu' }                → { backend, adapter? }
+//   { id, type: 'init', backend: 'auto' | 'webgpu' | 'cpu', testHooks }     → { backend, adapter? }
 //   { id, type: 'loadModel', source: ModelSource }                          → { info, name }
 //       ModelSource = { kind: 'demo', url } | { kind: 'url', url } | { kind: 'bytes', bytes, name }
-//   { id, type: 'startTraining', config: TrainConfig, data: string }        → { totalSteps } once training started
+//   { id, type: 'startTraining', runId, config: TrainConfig, data: string, checkpointEvery, resumeFrom? }
+//                                                                            → { totalSteps } once training started
+//       resumeFrom = TrainingCheckpoint (pkg): the run continues it (DPO family)
 //   { id, type: 'pause' } | { id, type: 'resume' } | { id, type: 'stop' }   → null
 //   { id, type: 'generate', which: 'original' | 'policy', prompt, options } → { text }
+//   { id, type: 'score', runId, prompt, responses: string[] }              → number[] (a reward-model run's)
+//   { id, type: 'generateCandidates', prompts, n, options }                 → { items: {prompt, responses}[],
+//                                                                              cancelled }
+//   { id, type: 'cancelGenerate' }                                          → null
+//   { id, type: 'loseDevice' }   (test hooks only: destroys the WebGPU device) → null
 //   { id, type: 'evaluate' }                                                → Metrics
 //   { id, type: 'agreement', table: {item, annotator, label}[], options }  → { available: false }
 //                                                                              | { available: true, result }
 //
 // worker → page (events)
 //   { type: 'progress', loaded, total?, fromCache }     while a model downloads
-//   { type: 'trainState', state, step, totalSteps, error? }
-//   { type: 'metrics', batch: Metrics[] }               after each optimizer call
+//   { type: 'trainState', runId, state, step, totalSteps, error? }
+//   { type: 'metrics', runId, batch: Metrics[] }        after each optimizer call
+//   { type: 'checkpoint', runId, checkpoint }           every checkpointEvery steps and at the end
+//   { type: 'deviceLost', reason, message }             the WebGPU device is gone: the worker is of no more use
+//   { type: 'candidates', id, done, total }             while generateCandidates runs
 //   { type: 'token', id, piece }                        while `generate` with that id runs
 //   { type: 'result', id, value } | { type: 'error', id, message }
 
@@ -31,9 +41,17 @@ export const REQUESTS = Object.freeze([
   'generate',
   'evaluate',
   'agreement',
+  'score',
+  'generateCandidates',
+  'cancelGenerate',
+  'loseDevice',
 ]);
 
-/** Talks to the worker: `request(type, payload, onEvent)` resolves with the result. */
+/**
+ * Talks to the worker: `request(type, payload, onEvent)` resolves with the result. `replace(worker)` swaps in a
+ * fresh worker (after a lost GPU device): the old one is terminated and its pending requests reject; event
+ * listeners stay.
+ */
 export class WorkerClient {
   #worker;
   #next = 1;
@@ -41,14 +59,30 @@ export class WorkerClient {
   #listeners = new Set();
 
   constructor(worker) {
+    this.#attach(worker);
+  }
+
+  #attach(worker) {
     this.#worker = worker;
-    worker.addEventListener('message', (event) => this.#receive(event.data));
+    worker.addEventListener('message', (event) => worker === this.#worker && this.#receive(event.data));
     worker.addEventListener('error', (event) => {
+      if (worker !== this.#worker) return;
       const message = event.message || 'the model worker failed to start';
-      for (const { reject } of this.#pending.values()) reject(new Error(message));
-      this.#pending.clear();
+      this.#rejectAll(message);
       this.#emit({ type: 'workerError', message });
     });
+  }
+
+  #rejectAll(message) {
+    for (const { reject } of this.#pending.values()) reject(new Error(message));
+    this.#pending.clear();
+  }
+
+  replace(worker, why = 'the model worker was restarted') {
+    const old = this.#worker;
+    this.#attach(worker);
+    old.terminate();
+    this.#rejectAll(why);
   }
 
   /** Events that belong to no request (progress, training). */

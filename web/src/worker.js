@@ -1,18 +1,27 @@
-// The model worker: owns the wasm instance, the loaded model and the training run, so that the page stays
+// The model worker: owns the wasm instance, the loaded model and the training runs, so that the page stays
 // responsive while the CPU backend computes. Messages: see protocol.js.
 import * as alignlab from 'alignlab';
 
 let model = null; // the loaded (original) model
 let modelName = null;
-let run = null; // the TrainingRun of the last Start
+/** runId → { run, objective }: the run the page follows, the latest DPO run (its policy) and reward-model runs. */
+const runs = new Map();
+let current = null; // runId of the run the page follows
+let policyRunId = null; // the latest DPO-family run: the "after" of the compare view
 let policy = null; // cached trainer.policy() and the step it was taken at
 let policyStep = -1;
+/** Reward-model runs kept for scoring beside the latest one. */
+const KEPT_REWARD_RUNS = 3;
+let device = null; // the WebGPU device the wasm asked for (seen through requestDevice)
+let cancelGenerate = false;
 
 const post = (message, transfer) => self.postMessage(message, transfer ?? []);
 
-function trainState(extra = {}) {
+function trainState(runId, extra = {}) {
+  const run = runs.get(runId)?.run;
   post({
     type: 'trainState',
+    runId,
     state: run?.state ?? 'idle',
     step: run?.trainer ? run.trainer.stepCount() : 0,
     totalSteps: run?.totalSteps ?? null,
@@ -20,15 +29,30 @@ function trainState(extra = {}) {
   });
 }
 
-function dropRun() {
-  if (run && !run.finished) run.stop();
-  const old = run;
-  run = null;
-  policy?.free();
-  policy = null;
-  policyStep = -1;
+function freeRun(runId) {
+  const entry = runs.get(runId);
+  if (!entry) return;
+  runs.delete(runId);
+  const { run } = entry;
+  if (!run.finished) run.stop();
+  if (runId === policyRunId) {
+    policy?.free();
+    policy = null;
+    policyStep = -1;
+    policyRunId = null;
+  }
   // the trainer of a stopped run is freed once its last optimizer call has returned
-  old?.done.then((r) => r.trainer.free(), () => old.trainer?.free());
+  run.done.then((r) => r.trainer.free(), () => run.trainer?.free());
+}
+
+/** Before a new run: the previous DPO run gives way to it; a few reward-model runs stay for scoring. */
+function makeRoom(objective) {
+  for (const [runId, entry] of runs) {
+    if (!entry.run.finished && runId === current) freeRun(runId); // one run trains at a time
+    else if (entry.objective === 'dpo' && objective === 'dpo') freeRun(runId);
+  }
+  const rewards = [...runs].filter(([, e]) => e.objective === 'reward').map(([id]) => id);
+  while (objective === 'reward' && rewards.length >= KEPT_REWARD_RUNS) freeRun(rewards.shift());
 }
 
 function isGguf(bytes) {
@@ -50,8 +74,44 @@ async function demoBytes(url) {
   return alignlab.tinyGguf(0);
 }
 
+/**
+ * Watches the device the wasm's WebGPU backend asks for: when it is lost (a driver reset, a GPU process crash,
+ * the tab in the background too long, or `destroy()` from a test), the worker can do nothing more on it, so the
+ * page is told and starts a CPU worker.
+ */
+function watchDevice() {
+  const adapterProto = globalThis.GPUAdapter?.prototype;
+  if (!adapterProto?.requestDevice || adapterProto.requestDevice.alignlabWatched) return;
+  const requestDevice = adapterProto.requestDevice;
+  const watched = async function (...args) {
+    const d = await requestDevice.apply(this, args);
+    device = d;
+    d.lost.then((info) => post({ type: 'deviceLost', reason: info.reason, message: info.message || 'the GPU device was lost' }));
+    return d;
+  };
+  watched.alignlabWatched = true;
+  adapterProto.requestDevice = watched;
+}
+
+async function trainedPolicy() {
+  const entry = runs.get(policyRunId);
+  if (!entry?.run.trainer) throw new Error('no policy yet: train a DPO run (a reward model has no policy to generate with)');
+  if (entry.run.state === 'running' || entry.run.state === 'preparing') throw new Error('pause or stop training first');
+  const step = entry.run.trainer.stepCount();
+  if (!policy || policyStep !== step) {
+    policy?.free();
+    policy = entry.run.trainer.policy();
+    policyStep = step;
+  }
+  return policy;
+}
+
+let testHooks = false;
+
 const handlers = {
-  async init({ backend }) {
+  async init({ backend, testHooks: hooks }) {
+    testHooks = Boolean(hooks);
+    if (backend !== 'cpu') watchDevice();
     return alignlab.init({ backend });
   },
 
@@ -70,49 +130,60 @@ const handlers = {
     } else {
       throw new Error(`unknown model source ${source.kind}`);
     }
-    dropRun();
+    for (const runId of [...runs.keys()]) freeRun(runId);
     model?.free();
     model = next;
     modelName = name;
-    trainState();
+    current = null;
     return { info: model.info(), name: modelName };
   },
 
-  async startTraining({ config, data }) {
+  async startTraining({ runId, config, data, checkpointEvery, resumeFrom }) {
     if (!model) throw new Error('load a model first');
-    dropRun();
+    makeRoom(config.objective);
     let markStarted;
     const started = new Promise((resolve) => (markStarted = resolve));
-    const thisRun = alignlab.train(model, config, data, {
-      onMetrics: (batch) => post({ type: 'metrics', batch }),
+    // a resumed run starts from the checkpoint's weights; the reference log-probs come with its state
+    const start = resumeFrom ? model.withSafetensors(resumeFrom.weights) : model;
+    const run = alignlab.train(start, config, data, {
+      onMetrics: (batch) => post({ type: 'metrics', runId, batch }),
       onStateChange: (state) => {
         if (state !== 'preparing') markStarted();
-        if (run === thisRun) trainState();
+        trainState(runId);
       },
+      checkpointEvery,
+      onCheckpoint: checkpointEvery
+        ? (checkpoint) => post({ type: 'checkpoint', runId, checkpoint }, [checkpoint.weights.buffer])
+        : undefined,
+      resumeFrom,
     });
-    run = thisRun;
-    trainState();
+    runs.set(runId, { run, objective: config.objective });
+    current = runId;
+    if (config.objective === 'dpo') policyRunId = runId;
+    trainState(runId);
     // answer once the trainer exists (DPO has computed its reference log-probs), or with its error
-    await Promise.race([started, thisRun.done]);
-    thisRun.done.then(
-      () => run === thisRun && trainState(),
-      (err) => run === thisRun && trainState({ error: err.message }),
+    await Promise.race([started, run.done.catch(() => {})]);
+    if (start !== model) run.done.finally(() => start.free()).catch(() => {});
+    run.done.then(
+      () => trainState(runId),
+      (err) => trainState(runId, { error: err.message }),
     );
-    return { totalSteps: thisRun.totalSteps };
+    if (run.state === 'failed') throw run.error;
+    return { totalSteps: run.totalSteps };
   },
 
   async pause() {
-    run?.pause();
+    runs.get(current)?.run.pause();
     return null;
   },
 
   async resume() {
-    run?.resume();
+    runs.get(current)?.run.resume();
     return null;
   },
 
   async stop() {
-    run?.stop();
+    runs.get(current)?.run.stop();
     return null;
   },
 
@@ -122,15 +193,7 @@ const handlers = {
       if (!model) throw new Error('load a model first');
       target = model;
     } else {
-      if (!run?.trainer) throw new Error('train first: there is no trained policy yet');
-      if (run.state === 'running') throw new Error('pause or stop training first');
-      const step = run.trainer.stepCount();
-      if (!policy || policyStep !== step) {
-        policy?.free();
-        policy = run.trainer.policy();
-        policyStep = step;
-      }
-      target = policy;
+      target = await trainedPolicy();
     }
     const text = await target.generate(prompt, {
       ...options,
@@ -139,7 +202,52 @@ const handlers = {
     return { text };
   },
 
+  /** Rewards of `responses` to `prompt` under a kept reward-model run. */
+  async score({ runId, prompt, responses }) {
+    const entry = runs.get(runId);
+    if (!entry) throw new Error('that reward model is no longer kept: train one again');
+    if (entry.objective !== 'reward') throw new Error('only a reward-model run scores responses');
+    if (!entry.run.trainer || entry.run.state === 'running' || entry.run.state === 'preparing') {
+      throw new Error('pause or stop the reward model’s training first');
+    }
+    return entry.run.trainer.scoreResponses(prompt, responses);
+  },
+
+  /**
+   * `n` candidates for each prompt from the loaded model, one prompt after the other, with a progress event
+   * after each; `cancelGenerate` stops after the completion in flight, keeping those done.
+   */
+  async generateCandidates({ id, prompts, n, options }) {
+    if (!model) throw new Error('load a model first (in the Train view)');
+    cancelGenerate = false;
+    const sampled = await samplingGenerate();
+    const items = [];
+    for (const [i, prompt] of prompts.entries()) {
+      if (cancelGenerate) return { items, cancelled: true, sampled };
+      const text = typeof prompt === 'string' ? prompt : model.applyChatTemplate(prompt, { addGenerationPrompt: true });
+      const chat = typeof prompt === 'string' && options.chatTemplate;
+      const responses = await candidates(text, n, { ...options, chatTemplate: chat, seed: (options.seed ?? 0) + i });
+      if (responses.length < n) return { items, cancelled: true, sampled }; // cancelled between candidates
+      items.push({ prompt, responses });
+      post({ type: 'candidates', id, done: i + 1, total: prompts.length });
+    }
+    return { items, cancelled: false, sampled };
+  },
+
+  async cancelGenerate() {
+    cancelGenerate = true;
+    return null;
+  },
+
+  async loseDevice() {
+    if (!testHooks) throw new Error('loseDevice is a test hook (?test-hooks)');
+    if (!device) throw new Error('no WebGPU device to lose');
+    device.destroy();
+    return null;
+  },
+
   async evaluate() {
+    const run = runs.get(current)?.run;
     if (!run?.trainer) throw new Error('train first');
     if (run.state === 'running') throw new Error('pause or stop training first');
     return run.trainer.evaluate();
@@ -153,6 +261,29 @@ const handlers = {
     return { available: true, result: await agreement(table, options) };
   },
 };
+
+/**
+ * `n` completions of one prompt: as one sampled batch where this build's `generate` takes `n` (the sampling
+ * options of pkg/index.d.ts), else one call per candidate with the options it knows (greedy: the same text n
+ * times, which the page says).
+ */
+async function candidates(prompt, n, options) {
+  if (await samplingGenerate()) return model.generate(prompt, { ...options, n });
+  const { maxNewTokens, chatTemplate } = options;
+  const out = [];
+  for (let k = 0; k < n && !cancelGenerate; k++) out.push(await model.generate(prompt, { maxNewTokens, chatTemplate }));
+  return out;
+}
+
+let sampling = null;
+/** Whether the wasm's generate takes `n` (it refuses options it does not know): asked once, one token long. */
+function samplingGenerate() {
+  sampling ??= model.generate('a', { maxNewTokens: 1, n: 1 }).then(
+    (out) => Array.isArray(out),
+    () => false,
+  );
+  return sampling;
+}
 
 self.addEventListener('message', async (event) => {
   const message = event.data;

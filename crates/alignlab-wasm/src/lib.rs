@@ -14,10 +14,10 @@ use alignlab_core::model::llama::{Llama, LlamaConfig};
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::tiny::tiny_gguf;
 use alignlab_core::tokenizer::{Message, Tokenizer};
-use alignlab_core::train::{TrainConfig, Trainer as CoreTrainer};
-use alignlab_core::weights::safetensors::to_safetensors;
+use alignlab_core::train::{TrainConfig, Trainer as CoreTrainer, TrainerState};
+use alignlab_core::weights::safetensors::{SafetensorsSource, to_safetensors};
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use js_sys::Promise;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -163,6 +163,17 @@ impl Model {
             Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
         })
     }
+
+    /// A model with this one's architecture and tokenizer and the weights of a safetensors file (e.g. a
+    /// checkpoint of a run that started from this model); every tensor must be there with its shape.
+    #[wasm_bindgen(js_name = withSafetensors)]
+    pub fn with_safetensors(&self, bytes: Vec<u8>) -> Result<Model, JsError> {
+        let (device, _) = backend();
+        let source = SafetensorsSource::parse(&bytes).map_err(js_err)?;
+        let model = Llama::from_source(&self.inner.config, &source, &device).map_err(js_err)?;
+        let inner = Inner { model, config: self.inner.config.clone(), tokenizer: self.inner.tokenizer.clone() };
+        Ok(Model { inner: Rc::new(inner) })
+    }
 }
 
 /// Runs a future as a JS promise; errors become JS `Error`s.
@@ -221,8 +232,41 @@ fn busy() -> JsError {
 impl Trainer {
     /// Reads and tokenizes `data_jsonl`, then prepares the run (for DPO: the reference log-probs).
     pub fn create(model: &Model, config: JsValue, data_jsonl: String) -> Result<Promise, JsError> {
+        Trainer::start(model, config, data_jsonl, None)
+    }
+
+    /// Continues a checkpointed run from `model` (the checkpoint's weights, see `Model.withSafetensors`), the
+    /// same config and data, and the run's `state` (`Trainer.state()`): the same step, data order and reference
+    /// log-probs. AdamW starts afresh at the saved step: WebGPU cannot read its moments back synchronously, and
+    /// loading the core's burnpack optimizer record aborted the wasm instance here even on the CPU backend.
+    /// Decoder runs of the DPO family only, as the CLI's --resume-from: a reward model's head cannot be reloaded
+    /// yet; and without held-out pairs, whose reference log-probs the state does not carry.
+    pub fn resume(model: &Model, config: JsValue, data_jsonl: String, state: String) -> Result<Promise, JsError> {
+        let bad = |e: String| JsError::new(&format!("checkpoint state: {e}"));
+        let mut value: serde_json::Value = serde_json::from_str(&state).map_err(|e| bad(e.to_string()))?;
+        // the RNG state is a u64, written as a decimal string by `state()` (a JS number would round it)
+        if let Some(rng) = value.get("rng").and_then(|v| v.as_str()).map(str::to_string) {
+            value["rng"] = rng.parse::<u64>().map_err(|e| bad(format!("rng {rng:?}: {e}")))?.into();
+        }
+        let state: TrainerState = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        Trainer::start(model, config, data_jsonl, Some(state))
+    }
+
+    fn start(
+        model: &Model,
+        config: JsValue,
+        data_jsonl: String,
+        resume: Option<TrainerState>,
+    ) -> Result<Promise, JsError> {
         let config: TrainConfig = serde_wasm_bindgen::from_value(config).map_err(js_err)?;
         config.validate().map_err(js_err)?;
+        if resume.is_some() && config.objective != alignlab_core::train::Objective::Dpo {
+            let why = "resuming continues DPO-family runs; a reward model's score head cannot be reloaded yet";
+            return Err(JsError::new(why));
+        }
+        if resume.is_some() && config.eval_split > 0.0 {
+            return Err(JsError::new("resuming a run with held-out pairs (evalSplit) is not supported yet"));
+        }
         let report = read_preferences("data.jsonl", &data_jsonl, &ReadOptions::default()).map_err(js_err)?;
         let topts = config.tokenize_options();
         let tok = model.inner.tokenizer.clone();
@@ -236,13 +280,72 @@ impl Trainer {
         let pad = tok.pad_id().or(tok.eos_id()).unwrap_or(0);
         let (device, _) = backend();
         let (llama, llama_config) = (model.inner.model.clone(), model.inner.config.clone());
-        let (pairs, held_out) = train_eval_split(pairs, config.eval_split, config.seed);
+        let (mut pairs, held_out) = train_eval_split(pairs, config.eval_split, config.seed);
+        if let Some(state) = &resume {
+            // the reference log-probs are the starting policy's: never recomputed from the moved weights
+            if state.reference.len() == pairs.len() {
+                for (pair, &(c, r)) in pairs.iter_mut().zip(&state.reference) {
+                    (pair.ref_chosen_logps, pair.ref_rejected_logps) = (Some(c), Some(r));
+                }
+            }
+        }
         Ok(promise(async move {
             let mut trainer = CoreTrainer::new(llama, pairs, config, pad, &device).await.map_err(js_err)?;
             trainer.set_eval_pairs(held_out).await.map_err(js_err)?;
+            if let Some(state) = resume {
+                // a fresh optimizer has no moments: its record holds no tensor, so nothing is read or loaded
+                let fresh = trainer.optimizer_state().map_err(js_err)?;
+                trainer.restore(state, fresh).map_err(js_err)?;
+            }
             let t = Trainer { inner: Rc::new(RefCell::new(Some(trainer))), config: llama_config, tokenizer: tok };
             Ok(t.into())
         }))
+    }
+
+    /// The run's position (step, data order, RNG, reference log-probs) as JSON for a checkpoint; the RNG
+    /// state, a u64, as a decimal string.
+    pub fn state(&self) -> Result<String, JsError> {
+        let guard = self.inner.borrow();
+        let state = guard.as_ref().ok_or_else(busy)?.state();
+        let rng = state.rng.to_string();
+        let mut value = serde_json::to_value(state).map_err(js_err)?;
+        value["rng"] = rng.into();
+        Ok(value.to_string())
+    }
+
+    /// The trained weights (policy or reward model, with `score.weight`) as safetensors bytes, for a
+    /// checkpoint or a download.
+    pub fn weights(&self) -> Promise {
+        let cell = self.inner.clone();
+        promise(async move {
+            let trainer = cell.borrow_mut().take().ok_or_else(busy)?;
+            let tensors = match (trainer.policy(), trainer.reward_model(), trainer.encoder_reward_model()) {
+                (Some(m), _, _) => Ok(m.named_tensors()),
+                (_, Some(m), _) => Ok(m.named_tensors()),
+                (_, _, Some(m)) => Ok(m.named_tensors()),
+                _ => Err(JsError::new("the trainer holds no model")),
+            };
+            let step = trainer.step_count();
+            *cell.borrow_mut() = Some(trainer);
+            let meta =
+                HashMap::from([("format".to_string(), "pt".to_string()), ("step".to_string(), step.to_string())]);
+            let bytes = to_safetensors(tensors?, meta).await.map_err(js_err)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Rewards of `responses` to `prompt` under a reward-model run's current model, tokenised as its training
+    /// pairs were (same chat template and length limits).
+    #[wasm_bindgen(js_name = scoreResponses)]
+    pub fn score_responses(&self, prompt: String, responses: Vec<String>) -> Promise {
+        let cell = self.inner.clone();
+        let tok = self.tokenizer.clone();
+        promise(async move {
+            let trainer = cell.borrow_mut().take().ok_or_else(busy)?;
+            let result = score_responses(&trainer, &tok, prompt, responses).await;
+            *cell.borrow_mut() = Some(trainer);
+            Ok(js_sys::Float32Array::from(result?.as_slice()).into())
+        })
     }
 
     /// Runs up to `n` optimizer steps; resolves to one metrics object per step (TRL names).
@@ -304,6 +407,40 @@ impl Trainer {
             }),
         })
     }
+}
+
+async fn score_responses(
+    trainer: &CoreTrainer,
+    tok: &Tokenizer,
+    prompt: String,
+    responses: Vec<String>,
+) -> Result<Vec<f32>, JsError> {
+    let model = trainer.reward_model().ok_or_else(|| JsError::new("only a reward-model run scores responses"))?;
+    if responses.is_empty() {
+        return Ok(Vec::new());
+    }
+    // each response as the chosen side of a pair with itself: the training tokenisation, truncation included
+    let jsonl: String = responses
+        .iter()
+        .map(|r| serde_json::json!({ "prompt": prompt, "chosen": r, "rejected": r }).to_string() + "\n")
+        .collect();
+    let report = read_preferences("responses", &jsonl, &ReadOptions::default()).map_err(js_err)?;
+    let topts = trainer.config().tokenize_options();
+    let seqs = report
+        .records
+        .iter()
+        .map(|r| tokenize_pair(tok, r, &topts).map(|p| [p.prompt, p.chosen].concat()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(js_err)?;
+    let pad = tok.pad_id().or(tok.eos_id()).unwrap_or(0);
+    let t = seqs.iter().map(Vec::len).max().unwrap_or(1);
+    let ids: Vec<i64> = seqs.iter().flat_map(|s| (0..t).map(|j| s.get(j).copied().unwrap_or(pad) as i64)).collect();
+    let lengths: Vec<usize> = seqs.iter().map(Vec::len).collect();
+    let (device, _) = backend();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [seqs.len(), t]), &device);
+    let rewards = model.valid().forward(ids, &lengths);
+    let data = rewards.into_data_async().await.map_err(|e| JsError::new(&format!("reading rewards: {e:?}")))?;
+    Ok(data.iter::<f32>().collect())
 }
 
 /// The core's training options with their defaults (snake_case keys): the one list every surface follows.
