@@ -7,13 +7,15 @@
 # Shapes: 4 pairs of 256 tokens (prompt 64 + response 192) per step, on the tiny model (d 64, 2 layers) and
 # SmolLM2-135M (skipped when models/ lacks it: run scripts/fetch-models.sh). Both sides load the same weights
 # and the same token ids, and print the summed reference log-probs, which the table checks agree.
-# LoRA rows come when LoRA exists in the core (it does not yet).
+# Each model runs twice: `full` trains every weight, `lora` trains LoRA adapters (r 16, alpha 32, dropout 0.05,
+# all-linear: TRL's --use_peft defaults; peft on the PyTorch side).
 #
-# Usage: scripts/bench.sh            (BENCH_MODELS="tiny smollm2", BENCH_STEPS=3, BENCH_WARMUP=1,
-#                                    BENCH_TORCH_THREADS=<CPUs>)
+# Usage: scripts/bench.sh            (BENCH_MODELS="tiny smollm2", BENCH_METHODS="full lora", BENCH_STEPS=3,
+#                                    BENCH_WARMUP=1, BENCH_TORCH_THREADS=<CPUs>)
 # Both sides use every CPU by default (Burn's rayon pool, torch.set_num_threads). On a loaded machine PyTorch's
 # OpenMP threads stall on each other at every op (small models suffer most): quote the load with the numbers.
-# Each model runs in its own process, so that its peak memory is its own. The Python requirements go into a
+# Each model and method runs in its own process, so that its peak memory is its own; the two sides alternate
+# (alignlab, PyTorch, alignlab, PyTorch...) so that a change in the machine's load hits both. The Python requirements go into a
 # venv under /var/tmp (ALIGNLAB_BENCH_VENV), never into the repository; results go to ALIGNLAB_BENCH_OUT.
 #
 # The Rust example is built in the `dev` profile with the package set of `cargo test-native`, so it reuses the
@@ -26,6 +28,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 venv=${ALIGNLAB_BENCH_VENV:-/var/tmp/alignlab-bench-venv}
 out=${ALIGNLAB_BENCH_OUT:-/var/tmp/alignlab-bench}
 models=${BENCH_MODELS:-tiny smollm2}
+methods=${BENCH_METHODS:-full lora}
 steps=${BENCH_STEPS:-3}
 warmup=${BENCH_WARMUP:-1}
 step() { printf '\n== bench: %s\n' "$*" >&2; }
@@ -51,12 +54,14 @@ rm -f "$out"/*.json
 "$bin" --model tiny --steps 1 --warmup 0 --save-tiny "$out/tiny.gguf" >/dev/null # writes the tiny GGUF for PyTorch
 load_before=$(uptime)
 for m in $models; do
-  step "$m: alignlab"
-  "$bin" --model "$m" --steps "$steps" --warmup "$warmup" | tee "$out/alignlab-$m.json"
-  step "$m: PyTorch"
-  "$venv/bin/python" bench/dpo_step.py --model "$m" --steps "$steps" --warmup "$warmup" --tiny-gguf "$out/tiny.gguf" \
-    --threads "${BENCH_TORCH_THREADS:-0}" |
-    tee "$out/pytorch-$m.json"
+  for method in $methods; do
+    step "$m $method: alignlab"
+    "$bin" --model "$m" --method "$method" --steps "$steps" --warmup "$warmup" | tee "$out/alignlab-$m-$method.json"
+    step "$m $method: PyTorch"
+    "$venv/bin/python" bench/dpo_step.py --model "$m" --method "$method" --steps "$steps" --warmup "$warmup" \
+      --tiny-gguf "$out/tiny.gguf" --threads "${BENCH_TORCH_THREADS:-0}" |
+      tee "$out/pytorch-$m-$method.json"
+  done
 done
 load_after=$(uptime)
 
@@ -70,20 +75,23 @@ for name in sorted(os.listdir(out)):
         for line in open(os.path.join(out, name)):
             if line.strip():
                 r = json.loads(line)
-                rows.setdefault((r["model"], r["shape"]), {})[r["impl"]] = r
+                rows.setdefault((r["model"], r.get("method", "full"), r["shape"]), {})[r["impl"]] = r
 mib = lambda b: f"{b / 2**20:.0f} MiB" if b else "?"
-head = ["model", "shape (pairs x seq)", "alignlab tok/s", "PyTorch tok/s", "ratio", "alignlab s/step",
+head = ["model", "method", "trainable params", "shape (pairs x seq)", "alignlab tok/s", "PyTorch tok/s", "ratio", "alignlab s/step",
         "PyTorch s/step", "CPU-s/step alignlab, PyTorch (ratio)", "alignlab peak RSS",
         "PyTorch peak RSS (after import)", "ref logps agree"]
 table = [head]
-for (model, shape), r in sorted(rows.items(), key=lambda kv: kv[1].get("alignlab", kv[1].get("pytorch"))["params"]):
+order = lambda kv: (kv[1].get("alignlab", kv[1].get("pytorch"))["params"], kv[0][1] != "full")
+for (model, method, shape), r in sorted(rows.items(), key=order):
     a, p = r.get("alignlab"), r.get("pytorch")
     if not (a and p):
-        table.append([model, shape] + ["missing"] * (len(head) - 2))
+        table.append([model, method, "?", shape] + ["missing"] * (len(head) - 4))
         continue
+    counts = f"{a['trainable_params']}" + ("" if a["trainable_params"] == p["trainable_params"] else
+                                          f" (PyTorch {p['trainable_params']})")
     agree = abs(a["ref_logps_sum"] - p["ref_logps_sum"]) <= 1e-4 * abs(p["ref_logps_sum"]) + 1e-3
     table.append([
-        model, shape,
+        model, method, counts, shape,
         f"{a['response_tokens_per_s']:.0f}", f"{p['response_tokens_per_s']:.0f}",
         f"{a['response_tokens_per_s'] / p['response_tokens_per_s']:.2f}",
         f"{a['s_per_step']:.3f}", f"{p['s_per_step']:.3f}",

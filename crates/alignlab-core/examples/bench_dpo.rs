@@ -6,12 +6,14 @@
 //! ids drawn from [`SplitMix64`] so that the PyTorch script draws the very same ones; sigmoid DPO (β 0.1)
 //! against reference log-probs computed once in [`Trainer::new`] (not timed), AdamW, gradient clipping at
 //! 1.0, f32. After `--warmup` untimed steps, each of `--steps` steps is timed on its own (its metrics are
-//! read back, so the time includes all of its device work).
+//! read back, so the time includes all of its device work). `--method full` trains every weight; `--method
+//! lora` trains LoRA adapters as TRL's `--use_peft` with its CLI defaults (r 16, α 32, dropout 0.05) on every
+//! projection (`all-linear`), the frozen base shared with the reference.
 //!
 //! ```text
 //! cargo build --workspace --exclude alignlab-wasm --example bench_dpo   # the package set of the tests
-//! target/debug/examples/bench_dpo [--model tiny|smollm2|all] [--steps N] [--warmup N] [--gguf PATH]
-//!                                 [--save-tiny PATH]
+//! target/debug/examples/bench_dpo [--model tiny|smollm2|all] [--method full|lora|all] [--steps N]
+//!                                 [--warmup N] [--gguf PATH] [--save-tiny PATH]
 //! ```
 //!
 //! (`scripts/bench.sh` does this and runs the PyTorch side.) Building with another package set, such as a
@@ -19,7 +21,7 @@
 //! `--save-tiny` also writes the tiny model's GGUF (seed 0) to PATH, so that the PyTorch script loads the same
 //! weights.
 //!
-//! Prints one JSON line per model: model, shape, steps, seconds/step (mean, min, max), response tokens/s (from
+//! Prints one JSON line per model and method: model, method, trainable parameters, shape, steps, seconds/step (mean, min, max), response tokens/s (from
 //! the mean), CPU seconds/step (user + system), the resident memory before the first step (VmRSS) and the
 //! process's peak resident memory (VmHWM; both Linux only, null elsewhere), and the summed reference log-probs
 //! (a cross-check with PyTorch). Peak memory is the process's, so run one model per process to attribute it
@@ -30,6 +32,7 @@ use std::time::Instant;
 
 use alignlab_core::data::TokenizedPair;
 use alignlab_core::metrics;
+use alignlab_core::model::lora;
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::rng::SplitMix64;
 use alignlab_core::tiny::tiny_gguf;
@@ -44,9 +47,15 @@ const RESPONSE: usize = 192;
 const TOKEN_SEED: u64 = 20240607;
 /// Token ids are drawn from [FIRST_ID, vocab): ids 0–2 are the specials of both models.
 const FIRST_ID: usize = 3;
+/// The LoRA of `--method lora` (the same in `bench/dpo_step.py`).
+const LORA_R: usize = 16;
+const LORA_ALPHA: f64 = 32.0;
+const LORA_DROPOUT: f64 = 0.05;
+const LORA_TARGETS: &str = "all-linear";
 
 struct Args {
     model: String,
+    method: String,
     steps: usize,
     warmup: usize,
     gguf: PathBuf,
@@ -56,6 +65,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         model: "all".into(),
+        method: "full".into(),
         steps: 3,
         warmup: 1,
         gguf: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/SmolLM2-135M-Instruct.Q4_1.gguf")),
@@ -66,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--model" => args.model = value()?,
+            "--method" => args.method = value()?,
             "--steps" => args.steps = value()?.parse().map_err(|e| format!("--steps: {e}"))?,
             "--warmup" => args.warmup = value()?.parse().map_err(|e| format!("--warmup: {e}"))?,
             "--gguf" => args.gguf = PathBuf::from(value()?),
@@ -75,6 +86,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if !["tiny", "smollm2", "all"].contains(&args.model.as_str()) {
         return Err(format!("--model must be tiny, smollm2 or all, got {:?}", args.model));
+    }
+    if !["full", "lora", "all"].contains(&args.method.as_str()) {
+        return Err(format!("--method must be full, lora or all, got {:?}", args.method));
     }
     if args.steps == 0 {
         return Err("--steps must be at least 1".into());
@@ -118,9 +132,14 @@ fn cpu_seconds() -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
-fn bench(name: &str, gguf: Vec<u8>, args: &Args) -> serde_json::Value {
+/// The row label of a method, the same in `bench/dpo_step.py`.
+fn method_name(lora: bool) -> String {
+    if lora { format!("lora r{LORA_R} a{LORA_ALPHA} {LORA_TARGETS}") } else { "full".into() }
+}
+
+fn bench(name: &str, gguf: &[u8], lora: bool, args: &Args) -> serde_json::Value {
     let device = Device::flex();
-    let p = Pretrained::from_gguf(gguf, &device).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let p = Pretrained::from_gguf(gguf.to_vec(), &device).unwrap_or_else(|e| panic!("{name}: {e}"));
     let vocab = p.config.vocab_size;
     let pairs = fixed_pairs(vocab);
     let checksum: u64 =
@@ -132,6 +151,10 @@ fn bench(name: &str, gguf: Vec<u8>, args: &Args) -> serde_json::Value {
         max_grad_norm: 1.0,
         max_length: PROMPT + RESPONSE + 1,
         max_prompt_length: PROMPT,
+        lora_r: if lora { LORA_R } else { 0 },
+        lora_alpha: LORA_ALPHA,
+        lora_dropout: LORA_DROPOUT,
+        lora_target_modules: vec![LORA_TARGETS.into()],
         ..Default::default()
     };
     let start = Instant::now();
@@ -140,6 +163,7 @@ fn bench(name: &str, gguf: Vec<u8>, args: &Args) -> serde_json::Value {
     let rss_setup = status_bytes("VmRSS:");
     // Summed reference log-probs: the PyTorch script prints the same sum for the same weights and tokens.
     let ref_logps_sum: f64 = trainer.reference_logps().iter().map(|&(c, r)| c as f64 + r as f64).sum();
+    let (trainable, total_params) = lora::param_counts(trainer.policy().expect("a DPO policy"));
     for _ in 0..args.warmup {
         pollster::block_on(trainer.steps(1)).expect("warm-up step");
     }
@@ -161,7 +185,9 @@ fn bench(name: &str, gguf: Vec<u8>, args: &Args) -> serde_json::Value {
     serde_json::json!({
         "impl": "alignlab",
         "model": name,
-        "params": p.config.num_params(),
+        "method": method_name(lora),
+        "params": total_params,
+        "trainable_params": trainable,
         "shape": format!("{PAIRS}x{} ({PROMPT}+{RESPONSE})", PROMPT + RESPONSE),
         "pairs": PAIRS,
         "seq": PROMPT + RESPONSE,
@@ -200,12 +226,24 @@ fn main() {
             std::process::exit(1);
         }
     }
+    let methods: &[bool] = match args.method.as_str() {
+        "full" => &[false],
+        "lora" => &[true],
+        _ => &[false, true],
+    };
     if args.model != "smollm2" {
-        println!("{}", bench("tiny", tiny_gguf(0), &args));
+        let bytes = tiny_gguf(0);
+        for &lora in methods {
+            println!("{}", bench("tiny", &bytes, lora, &args));
+        }
     }
     if args.model != "tiny" {
         match std::fs::read(&args.gguf) {
-            Ok(bytes) => println!("{}", bench("smollm2-135m", bytes, &args)),
+            Ok(bytes) => {
+                for &lora in methods {
+                    println!("{}", bench("smollm2-135m", &bytes, lora, &args));
+                }
+            }
             Err(e) => eprintln!(
                 "bench_dpo: skipping SmolLM2-135M: {}: {e} (run scripts/fetch-models.sh)",
                 args.gguf.display()
