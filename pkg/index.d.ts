@@ -49,8 +49,23 @@ export interface GenerateOptions {
   maxNewTokens?: number;
   /** Wrap the prompt as a user turn with the model's chat template and the generation prompt. */
   chatTemplate?: boolean;
-  /** Called with each decoded piece as it is generated. */
-  onToken?: (piece: string) => void;
+  /** Called with each decoded piece as it becomes final (text that could begin a stop string waits), and the
+   * index of the sample it belongs to. */
+  onToken?: (piece: string, sample: number) => void;
+  /** Sampling temperature; 0 (the default) is greedy decoding. */
+  temperature?: number;
+  /** Sample from the k most likely tokens only (0, the default: all). */
+  topK?: number;
+  /** Nucleus sampling: the smallest set of most likely tokens with at least this probability (1, the default: all). */
+  topP?: number;
+  /** CTRL's repetition penalty on tokens already in prompt or output (1, the default: off). */
+  repetitionPenalty?: number;
+  /** Stop strings: a completion ends at the first one, which is cut off. The end-of-turn token always stops. */
+  stop?: string | string[];
+  /** Seed of the sampler (an integer up to 2^53): the same seed gives the same completions. Default 0. */
+  seed?: number;
+  /** Completions to sample, as one batch; when given, `generate` resolves to an array of them. */
+  n?: number;
 }
 
 /** A causal language model on the device chosen by `init`. Made by its static functions or `loadModel`. */
@@ -58,6 +73,11 @@ export class Model {
   private constructor();
   /** A model from the bytes of a GGUF file (v2/v3; F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K–Q6_K). Throws an Error on bad bytes. */
   static fromGguf(bytes: Uint8Array | ArrayBuffer): Model;
+  /**
+   * A Hugging Face folder from its files (config.json, tokenizer.json, model.safetensors or its index and shards in
+   * f32/f16/bf16, optionally tokenizer_config.json and chat_template.jinja); files it does not need are ignored.
+   */
+  static fromHfFiles(files: Array<[string, Uint8Array | ArrayBuffer]> | Record<string, Uint8Array | ArrayBuffer>): Model;
   /** The tiny random Llama (d_model 64, 2 layers, byte-level vocabulary, ChatML template) for a seed. */
   static tiny(seed?: number): Model;
   info(): ModelInfo;
@@ -65,7 +85,9 @@ export class Model {
   decode(ids: Uint32Array | ArrayLike<number>): string;
   /** The prompt text for a conversation; `addGenerationPrompt` (default false) opens the assistant's turn. */
   applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean } | boolean): string;
-  /** Greedy generation with a KV cache; resolves to the completion only. */
+  /** `n` completions (greedy or sampled) with a KV cache, as one batch. */
+  generate(prompt: string, options: GenerateOptions & { n: number }): Promise<string[]>;
+  /** One completion (greedy, or sampled with `temperature` > 0) with a KV cache; resolves to the completion only. */
   generate(prompt: string, options?: GenerateOptions): Promise<string>;
   /** The weights as HF-named safetensors. */
   toSafetensors(): Promise<Uint8Array>;
@@ -80,7 +102,9 @@ export class Model {
 /** The tiny model of `Model.tiny(seed)` as the bytes of a GGUF file. */
 export function tinyGguf(seed?: number): Uint8Array;
 
-export type Objective = "dpo" | "reward";
+/** `kto` trains on unpaired `{prompt, completion, label}` JSONL, `lipo` on ranked lists `{prompt, responses,
+ * ranking | scores}`; `dpo` and `reward` on preference pairs. */
+export type Objective = "dpo" | "reward" | "kto" | "lipo";
 
 /** The DPO family (TRL's names; `dpo_norm` is Tülu 3's length-normalised DPO). */
 export type LossType = "sigmoid" | "robust" | "hinge" | "ipo" | "dpo_norm" | "simpo" | "cpo" | "orpo" | "sft";
@@ -133,6 +157,22 @@ export interface TrainConfig {
   chatTemplate?: boolean;
   /** Memory for one chunk of LM-head logits, in bytes (64 MiB). */
   logitsChunkBytes?: number;
+  /** LoRA rank r: train rank-r adapters on frozen weights (0, the default: every weight; TRL's `--lora_r` is 16). */
+  loraR?: number;
+  /** LoRA α: adapters are scaled by α / r (32). */
+  loraAlpha?: number;
+  /** Dropout on the adapters' input while training (0.05). */
+  loraDropout?: number;
+  /** Projections that get adapters, peft's names (`"q_proj"` … `"down_proj"`) or `"all-linear"` (`["q_proj", "v_proj"]`). */
+  loraTargetModules?: string | string[];
+  /** KTO: weight λ_D of desirable examples (1; TRL's name). Keep λ_D·n_D / (λ_U·n_U) in [1, 4/3]. */
+  desirableWeight?: number;
+  /** KTO: weight λ_U of undesirable examples (1). */
+  undesirableWeight?: number;
+  /** LiPO's listwise loss ("lambda", LiPO-λ; the paper's β is 0.05). */
+  lipoLossType?: "lambda" | "list_mle" | "pair_logistic" | "pair_hinge" | "softmax";
+  /** LiPO: most responses per list; longer lists keep their first ones (8). */
+  maxListLength?: number;
 }
 
 /** The option names `trainConfigToWasm` accepts. */
@@ -172,7 +212,39 @@ export interface RewardMetrics {
   num_tokens: number;
 }
 
-export type Metrics = DpoMetrics | RewardMetrics;
+/** KTO metrics per step (TRL's KTOTrainer names): means over the desirable (`chosen`) and undesirable
+ * (`rejected`) examples of the step, absent when it had none; `kl` is the reference point z0. */
+export interface KtoMetrics {
+  step: number;
+  epoch: number;
+  loss: number;
+  kl: number;
+  "rewards/chosen"?: number;
+  "rewards/rejected"?: number;
+  "rewards/margins"?: number;
+  "logps/chosen"?: number;
+  "logps/rejected"?: number;
+  learning_rate?: number;
+  grad_norm?: number;
+  num_tokens: number;
+}
+
+/** LiPO metrics per step: the implicit rewards of each list's best- and worst-labelled responses, their margin,
+ * and the share of ordered pairs the rewards order the same way (with lists of two: DPO's values). */
+export interface LipoMetrics {
+  step: number;
+  epoch: number;
+  loss: number;
+  "rewards/chosen": number;
+  "rewards/rejected": number;
+  "rewards/margins": number;
+  "rewards/accuracies"?: number;
+  learning_rate?: number;
+  grad_norm?: number;
+  num_tokens: number;
+}
+
+export type Metrics = DpoMetrics | RewardMetrics | KtoMetrics | LipoMetrics;
 
 /** The core's TrainerState: where a run stands (step, data order, RNG, reference log-probs of the start). */
 export interface TrainerState {
@@ -282,11 +354,16 @@ export interface Progress {
   /** From Content-Length when the server sent it (and no content encoding changed the size). */
   total?: number;
   fromCache: boolean;
+  /** For hf:// folders: which file of the folder this event is about. */
+  file?: string;
 }
 
 export interface FetchOptions {
   onProgress?: (progress: Progress) => void;
-  /** Browser: answer from and store into the Cache API (default true). Ignored in Node. */
+  /**
+   * Browser: answer from and store into the Cache API (default true). Node: hub files are kept in the CLI's cache
+   * folder ($ALIGNLAB_CACHE, else $XDG_CACHE_HOME/alignlab, else ~/.cache/alignlab); other URLs are not cached.
+   */
   cache?: boolean;
   signal?: AbortSignal;
 }
@@ -294,13 +371,41 @@ export interface FetchOptions {
 /** The bytes at a URL (Node: also a path or file: URL) with progress, through the browser's Cache API. */
 export function fetchBytes(
   url: string | URL,
-  options?: FetchOptions & { validate?: (bytes: Uint8Array) => void },
-): Promise<Uint8Array>;
+  options?: FetchOptions & {
+    validate?: (bytes: Uint8Array) => void;
+    /** Resolve to null on HTTP 404 (remembered in the cache) instead of throwing. */
+    allowMissing?: boolean;
+    headers?: Record<string, string>;
+  },
+): Promise<Uint8Array | null>;
 
-/** A model from a URL (Node: also a path), a Blob/File or bytes; GGUF for now. */
+/** A parsed `hf://org/name[@revision][/file]` name (revision "main" when absent; file null for a whole folder). */
+export interface HubRef {
+  repo: string;
+  revision: string;
+  file: string | null;
+}
+
+/** `hf://…` parsed; null for anything else; throws on a malformed hf:// name. The CLI reads names the same way. */
+export function parseHubRef(name: string): HubRef | null;
+
+/** The URL of `file` of `ref` on a server with the hub's layout (`{endpoint}/{repo}/resolve/{revision}/{file}`). */
+export function hubUrl(endpoint: string, ref: HubRef, file: string): string;
+
+/**
+ * A model from a URL (Node: also a path), `hf://org/name[@revision][/file.gguf]` (a GGUF file, or a Hugging Face
+ * folder with sharded or single safetensors), a Blob/File or bytes.
+ */
 export function loadModel(
   source: string | URL | Blob | Uint8Array | ArrayBuffer,
-  options?: FetchOptions & { /** How messages name the source (default: the URL or the file's name). */ name?: string },
+  options?: FetchOptions & {
+    /** How messages name the source (default: the URL or the file's name). */
+    name?: string;
+    /** Server with the hub's layout for hf:// names (default: HF_ENDPOINT in Node, else https://huggingface.co). */
+    endpoint?: string;
+    /** Bearer token for gated or private hf:// models. */
+    token?: string;
+  },
 ): Promise<Model>;
 
 export interface PreferenceCheck {

@@ -2,8 +2,10 @@
 // `npm run build:wasm`). This file only converts: camelCase options to the core's snake_case words, thrown values
 // to Errors, and adds what only JS can do (probing WebGPU first, fetching with progress, a pausable training loop).
 import * as platform from '#platform';
+import { parseHubRef, fetchHubModel, DEFAULT_HUB_ENDPOINT } from './hub.js';
 
 export { checkPreferenceJsonl, preferenceLine } from './preferences.js';
+export { parseHubRef, hubUrl } from './hub.js';
 
 const INTERNAL = Symbol('alignlab.internal');
 const GGUF_MAGIC = [0x47, 0x47, 0x55, 0x46]; // "GGUF"
@@ -228,6 +230,18 @@ export class Model {
     return new Model(INTERNAL, call((w) => w.Model.fromGguf(data)));
   }
 
+  /**
+   * A Hugging Face folder from its files, `[[name, bytes], …]` or `{ name: bytes }`: config.json, tokenizer.json,
+   * model.safetensors (or the index and its shards; f32, f16, bf16), optionally tokenizer_config.json and
+   * chat_template.jinja. Files it does not need are ignored.
+   */
+  static fromHfFiles(files) {
+    const entries = Array.isArray(files) ? files : Object.entries(files ?? {});
+    const names = entries.map(([name]) => String(name));
+    const contents = entries.map(([name, bytes]) => toBytes(bytes, `Model.fromHfFiles: ${name}`));
+    return new Model(INTERNAL, call((w) => w.Model.fromHfFiles(names, contents)));
+  }
+
   /** The tiny random Llama (d_model 64, 2 layers, byte-level vocabulary, ChatML) for a seed. */
   static tiny(seed = 0) {
     return new Model(INTERNAL, call((w) => w.Model.tiny(seed)));
@@ -251,15 +265,31 @@ export class Model {
     return call(() => this[INTERNAL].applyChatTemplate(messages, add));
   }
 
-  /** Greedy generation with a KV cache; resolves to the completion only. */
-  async generate(prompt, { maxNewTokens, chatTemplate, onToken } = {}) {
-    const options = withoutUndefined({ max_new_tokens: maxNewTokens, chat_template: chatTemplate });
+  /**
+   * Generation with a KV cache, greedy or sampled (the core's GenerateOptions, camelCase); resolves to the
+   * completion only, or to an array of `n` completions when `n` is given. `onToken(piece, sample)` streams text.
+   */
+  async generate(
+    prompt,
+    { maxNewTokens, chatTemplate, onToken, temperature, topK, topP, repetitionPenalty, stop, seed, n } = {},
+  ) {
+    const options = withoutUndefined({
+      max_new_tokens: maxNewTokens,
+      chat_template: chatTemplate,
+      temperature,
+      top_k: topK,
+      top_p: topP,
+      repetition_penalty: repetitionPenalty,
+      stop: typeof stop === 'string' ? [stop] : stop,
+      seed,
+      n,
+    });
     let callbackError = null;
     const callback = onToken
-      ? (piece) => {
+      ? (piece, sample) => {
           if (callbackError) return;
           try {
-            onToken(piece);
+            onToken(piece, sample);
           } catch (err) {
             callbackError = err;
           }
@@ -326,9 +356,17 @@ export const TRAIN_OPTIONS = Object.freeze([
   'seed',
   'chatTemplate',
   'logitsChunkBytes',
+  'loraR',
+  'loraAlpha',
+  'loraDropout',
+  'loraTargetModules',
+  'desirableWeight',
+  'undesirableWeight',
+  'lipoLossType',
+  'maxListLength',
 ]);
 
-const OBJECTIVES = ['dpo', 'reward'];
+const OBJECTIVES = ['dpo', 'reward', 'kto', 'lipo'];
 
 /** The core's config object (snake_case) from the JS options (camelCase); unknown names are errors. */
 export function trainConfigToWasm(config) {
@@ -343,14 +381,16 @@ export function trainConfigToWasm(config) {
       if (!OBJECTIVES.includes(value)) {
         throw new TypeError(`alignlab: objective ${JSON.stringify(value)} is not one of ${OBJECTIVES.join(', ')}`);
       }
-    } else if (key === 'lossType') {
-      // One name or a list whose losses add up; the core checks the names.
+    } else if (key === 'lossType' || key === 'loraTargetModules') {
+      // One name or a list (losses add up; modules get adapters); the core checks the names.
       const ok = typeof value === 'string' || (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string'));
-      if (!ok) throw new TypeError(`alignlab: lossType must be a loss name or a list of them, got ${typeName(value)}`);
+      if (!ok) throw new TypeError(`alignlab: ${key} must be a name or a list of names, got ${typeName(value)}`);
     } else if (key === 'lossWeights') {
       if (!Array.isArray(value) || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
         throw new TypeError(`alignlab: lossWeights must be an array of finite numbers, got ${typeName(value)}`);
       }
+    } else if (key === 'lipoLossType') {
+      if (typeof value !== 'string') throw new TypeError(`alignlab: lipoLossType must be a string, got ${typeName(value)}`);
     } else if (key === 'rewardLossType') {
       if (typeof value !== 'string') throw new TypeError(`alignlab: rewardLossType must be a string, got ${typeName(value)}`);
     } else if (key === 'chatTemplate') {
@@ -686,10 +726,11 @@ function resolveUrl(url) {
 
 /**
  * The bytes at a URL with progress events `{ loaded, total?, fromCache }`; in a browser, answered from and
- * stored in the Cache API unless `cache: false` (Node reads local paths and file: URLs from disk, no cache).
- * `validate(bytes)` may throw to keep a bad answer out of the cache.
+ * stored in the Cache API unless `cache: false` (Node reads local paths and file: URLs from disk, and keeps files
+ * of hub URLs in the CLI's cache folder). `validate(bytes)` may throw to keep a bad answer out of the cache.
+ * With `allowMissing`, a 404 resolves to null (and is remembered in the cache) instead of failing.
  */
-export async function fetchBytes(url, { onProgress, cache = true, signal, validate } = {}) {
+export async function fetchBytes(url, { onProgress, cache = true, signal, validate, allowMissing = false, headers } = {}) {
   const local = await platform.readLocal(url);
   if (local) {
     onProgress?.({ loaded: local.byteLength, total: local.byteLength, fromCache: false });
@@ -697,9 +738,14 @@ export async function fetchBytes(url, { onProgress, cache = true, signal, valida
     return local;
   }
   const key = resolveUrl(url);
-  const store = cache ? await platform.openCache() : null;
+  const store = cache ? await platform.openCache(key) : null;
+  const missing = () => {
+    if (allowMissing) return null;
+    throw new Error(`alignlab: GET ${key}: HTTP 404 Not Found`);
+  };
   if (store) {
     const hit = await store.match(key);
+    if (hit?.status === 404) return missing();
     if (hit) {
       const bytes = await readBody(hit, onProgress, true);
       try {
@@ -710,7 +756,11 @@ export async function fetchBytes(url, { onProgress, cache = true, signal, valida
       }
     }
   }
-  const response = await fetch(key, { signal });
+  const response = await fetch(key, { signal, headers });
+  if (response.status === 404) {
+    await store?.put(key, new Response(null, { status: 404 })).catch(() => {});
+    return missing();
+  }
   if (!response.ok) throw new Error(`alignlab: GET ${key}: HTTP ${response.status} ${response.statusText}`.trim());
   const bytes = await readBody(response, onProgress, false);
   validate?.(bytes);
@@ -726,6 +776,11 @@ export async function fetchBytes(url, { onProgress, cache = true, signal, valida
   return bytes;
 }
 
+/** `HF_ENDPOINT` in Node (as `huggingface_hub` reads it), else the hub. */
+function defaultHubEndpoint() {
+  return globalThis.process?.env?.HF_ENDPOINT || DEFAULT_HUB_ENDPOINT;
+}
+
 function checkGgufMagic(bytes, name) {
   if (bytes.byteLength < 4 || GGUF_MAGIC.some((b, i) => bytes[i] !== b)) {
     throw new Error(`alignlab: ${name} is not a GGUF file (it starts with ${describeStart(bytes)})`);
@@ -733,13 +788,23 @@ function checkGgufMagic(bytes, name) {
 }
 
 /**
- * A model from a URL (or, in Node, a path), a Blob/File or bytes. GGUF for now. Fetches with progress and, in a
- * browser, keeps the file in the Cache API so that a reload does not download it again.
+ * A model from a URL (or, in Node, a path), `hf://org/name[@revision][/file.gguf]` (a GGUF file or a Hugging Face
+ * folder on the hub or on `endpoint`), a Blob/File or bytes. Fetches with progress and, in a browser, keeps the
+ * files in the Cache API so that a reload does not download them again.
  */
-export async function loadModel(source, { onProgress, cache = true, signal, name: givenName } = {}) {
+export async function loadModel(
+  source,
+  { onProgress, cache = true, signal, name: givenName, endpoint = defaultHubEndpoint(), token } = {},
+) {
   let bytes;
   let name = givenName;
-  if (typeof Blob !== 'undefined' && source instanceof Blob) {
+  const hub = parseHubRef(source);
+  if (hub) {
+    const got = await fetchHubModel(hub, { endpoint, token, onProgress, cache, signal, fetchBytes });
+    if (got.files) return Model.fromHfFiles(got.files);
+    bytes = got.gguf;
+    checkGgufMagic(bytes, givenName ?? source);
+  } else if (typeof Blob !== 'undefined' && source instanceof Blob) {
     name ??= source.name ?? 'the file';
     bytes = new Uint8Array(await source.arrayBuffer());
     onProgress?.({ loaded: bytes.byteLength, total: bytes.byteLength, fromCache: false });
