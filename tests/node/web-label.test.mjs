@@ -7,10 +7,13 @@ import { agreementTables, describeReport } from '../../web/src/label/agreement.j
 import { wasmBuilt } from '../helpers/paths.mjs';
 import { TASKS, displayOrder, dropRow, rankingGroups, describeValue, tagKeys, upgradePairwiseValue } from '../../web/src/label/tasks.js';
 import {
+  candidateItems,
+  candidatesPerPrompt,
   labelsJsonl,
   newProject,
   newerLabels,
   parseCandidates,
+  parsePrompts,
   projectFile,
   readProjectFile,
   stableStringify,
@@ -270,4 +273,20 @@ test('tag keys: the first nine tags get letters no task or common key uses', () 
   const used = ['n', 's', 'z', 'j', 't', ...Object.values(TASKS).flatMap((t) => t.keys.map(([, , k]) => k))];
   for (const [, key] of keys) assert.equal(used.includes(key), false, `${key} is taken`);
   for (const task of Object.values(TASKS)) for (const [, key] of keys) if (key) assert.equal(task.handles(key), false);
+});
+
+test('generating candidates: prompts read from any JSONL with a prompt; n fitted to the task; items shaped like imports', () => {
+  const text = '{"prompt": "a"}\n\n{"prompt": [{"role": "user", "content": "hi"}]}\nnope\n{"completion": "x"}\n{"prompt": "b", "chosen": "c", "rejected": "d"}\n';
+  const { prompts, bad, firstError } = parsePrompts(text, { file: 'p.jsonl' });
+  assert.deepEqual(prompts, ['a', [{ role: 'user', content: 'hi' }], 'b']);
+  assert.equal(bad, 2);
+  assert.match(firstError, /^p\.jsonl:4: invalid JSON/);
+  assert.equal(parsePrompts('{"prompt": ""}').firstError, 'prompts.jsonl:1: field prompt: expected a non-empty string or a list of {role, content} messages');
+  assert.deepEqual(['pairwise', 'listwise', 'rating', 'thumbs'].map((t) => candidatesPerPrompt(t, 5)), [2, 5, 5, 5]);
+  assert.deepEqual(['pairwise', 'listwise', 'rating'].map((t) => candidatesPerPrompt(t, 1)), [2, 2, 1]);
+  assert.equal(candidatesPerPrompt('listwise', 1000), 16);
+  const generated = [{ prompt: 'p', responses: ['x', 'y', 'z'] }];
+  assert.deepEqual(candidateItems('listwise', generated), generated);
+  assert.deepEqual(candidateItems('thumbs', generated), [{ prompt: 'p', responses: ['x'] }, { prompt: 'p', responses: ['y'] }, { prompt: 'p', responses: ['z'] }]);
+  assert.deepEqual(candidateItems('pairwise', generated), []); // three do not make a pair
 });

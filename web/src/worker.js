@@ -16,6 +16,8 @@ let device = null; // the WebGPU device the wasm asked for (seen through request
 let cancelGenerate = false;
 
 const post = (message, transfer) => self.postMessage(message, transfer ?? []);
+/** Lets the worker take the next message (a Cancel) between generations: the wasm's promises resolve as microtasks. */
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 function trainState(runId, extra = {}) {
   const run = runs.get(runId)?.run;
@@ -230,6 +232,7 @@ const handlers = {
       if (responses.length < n) return { items, cancelled: true, sampled }; // cancelled between candidates
       items.push({ prompt, responses });
       post({ type: 'candidates', id, done: i + 1, total: prompts.length });
+      await nextTask();
     }
     return { items, cancelled: false, sampled };
   },
@@ -271,7 +274,10 @@ async function candidates(prompt, n, options) {
   if (await samplingGenerate()) return model.generate(prompt, { ...options, n });
   const { maxNewTokens, chatTemplate } = options;
   const out = [];
-  for (let k = 0; k < n && !cancelGenerate; k++) out.push(await model.generate(prompt, { maxNewTokens, chatTemplate }));
+  for (let k = 0; k < n && !cancelGenerate; k++) {
+    out.push(await model.generate(prompt, { maxNewTokens, chatTemplate }));
+    await nextTask();
+  }
   return out;
 }
 

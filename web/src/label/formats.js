@@ -110,6 +110,65 @@ export function parseCandidates(text, task, { file = 'candidates.jsonl' } = {}) 
   return { items, bad, errors, firstError: first ? `${file}:${first.line}: ${first.message}` : null };
 }
 
+/**
+ * The prompts of JSONL lines for generating candidates: every line's `prompt` (a string or chat messages), with or
+ * without responses; blank lines skipped, bad lines reported as `parseCandidates` does.
+ *
+ * @returns {{ prompts: (string | {role, content}[])[], bad: number, firstError: string | null }}
+ */
+export function parsePrompts(text, { file = 'prompts.jsonl' } = {}) {
+  const prompts = [];
+  let bad = 0;
+  let firstError = null;
+  String(text)
+    .replace(/^\uFEFF/, '')
+    .split('\n')
+    .forEach((raw, i) => {
+      if (raw.trim() === '') return;
+      let record;
+      try {
+        record = JSON.parse(raw);
+      } catch (err) {
+        bad += 1;
+        firstError ??= `${file}:${i + 1}: invalid JSON: ${err.message}`;
+        return;
+      }
+      const prompt = record?.prompt;
+      if (prompt === undefined || !isText(prompt) || prompt.length === 0) {
+        bad += 1;
+        firstError ??= `${file}:${i + 1}: field prompt: expected a non-empty string or a list of {role, content} messages`;
+        return;
+      }
+      prompts.push(prompt);
+    });
+  return { prompts, bad, firstError };
+}
+
+/**
+ * Items from generated candidates (`{ prompt, responses }` per prompt) shaped for a task: pairwise and listwise
+ * items keep a prompt's candidates together; a rating or thumbs item judges one response, so each candidate
+ * becomes its own item (as `parseCandidates` does with imported lines).
+ */
+export function candidateItems(task, generated) {
+  const [min, max] = TASKS[task].responses;
+  if (min === 1 && max === 1) return generated.flatMap(({ prompt, responses }) => responses.map((r) => ({ prompt, responses: [r] })));
+  return generated.filter(({ responses }) => responses.length >= min && responses.length <= max);
+}
+
+/** Candidates generated per prompt at most. */
+export const MAX_CANDIDATES = 16;
+
+/**
+ * How many candidates per prompt a task takes of the `asked` number: exactly 2 for pairwise, 2 or more for
+ * listwise, 1 or more for ratings and thumbs (each its own item); at most MAX_CANDIDATES.
+ */
+export function candidatesPerPrompt(task, asked) {
+  const [min, max] = TASKS[task].responses;
+  const n = Math.min(MAX_CANDIDATES, Math.max(1, Math.floor(Number(asked) || 0)));
+  if (min === 1 && max === 1) return n;
+  return Math.min(Math.max(n, min), max);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Labels out (TRL JSONL; DESIGN.md §3)
 

@@ -6,10 +6,13 @@ import { DEFAULT_ATTRIBUTES, DEFAULT_TAGS, TASKS } from './tasks.js';
 import { renderMarkdown } from './render.js';
 import { AGREEMENT_MISSING, agreement, agreementTables, describeReport } from './agreement.js';
 import {
+  candidateItems,
+  candidatesPerPrompt,
   labelsJsonl,
   newProject,
   newerLabels,
   parseCandidates,
+  parsePrompts,
   projectFile,
   readProjectFile,
   stableStringify,
@@ -66,6 +69,11 @@ export async function startLabelView({ client, onTrain, isShown }) {
     agreementOut: $('agreement-out'),
     annotator: $('annotator'),
     guidelines: $('guidelines-body'),
+    generateForm: $('generate-form'),
+    generateRun: $('generate-run'),
+    generateCancel: $('generate-cancel'),
+    generateProgress: $('generate-progress'),
+    generateStatus: $('generate-status'),
   };
 
   const showError = (err) => {
@@ -124,6 +132,7 @@ export async function startLabelView({ client, onTrain, isShown }) {
     for (const b of [el.duplicate, el.remove, el.candidatesAdd, el.exportProject, el.exportLabels, el.trainFromLabels, el.agreementRun]) {
       b.disabled = !current;
     }
+    el.generateRun.disabled = !current || generating;
     await labeler.open(current, annotator());
     await countOthers();
   }
@@ -271,6 +280,83 @@ export async function startLabelView({ client, onTrain, isShown }) {
       await refreshProjects(current.id);
     }),
   );
+
+  // Candidates written by the model loaded in the Train view: n per prompt, with progress; Cancel stops after the
+  // completion in flight and keeps what was generated.
+  let generating = false;
+  el.generateRun.addEventListener(
+    'click',
+    guard(async () => {
+      const status = el.generateStatus;
+      const source = candidatesSource();
+      const { prompts, bad, firstError } = parsePrompts(source.text, { file: source.name });
+      status.classList.toggle('error', Boolean(firstError));
+      if (firstError) {
+        status.textContent = `nothing generated: ${firstError}${bad > 1 ? ` (and ${bad - 1} more bad lines)` : ''}`;
+        return;
+      }
+      if (prompts.length === 0) {
+        status.textContent = 'no prompts: write or load JSONL lines with a "prompt" above';
+        return;
+      }
+      const form = new FormData(el.generateForm);
+      const number = (name) => (String(form.get(name) ?? '').trim() === '' ? undefined : Number(form.get(name)));
+      const project = current;
+      const n = candidatesPerPrompt(project.task, number('n'));
+      const options = {
+        maxNewTokens: number('maxNewTokens') ?? 32,
+        temperature: number('temperature'),
+        topP: number('topP'),
+        seed: number('seed'),
+        chatTemplate: form.get('chatTemplate') === 'on',
+      };
+      generating = true;
+      el.generateRun.disabled = true;
+      el.generateCancel.disabled = false;
+      el.generateProgress.hidden = false;
+      el.generateProgress.max = prompts.length;
+      el.generateProgress.value = 0;
+      const started = performance.now();
+      status.textContent = `generating ${n} candidate${n === 1 ? '' : 's'} for each of ${prompts.length} prompts…`;
+      try {
+        const result = await client.request(
+          'generateCandidates',
+          { prompts, n, options },
+          {
+            onEvent: (m) => {
+              if (m.type !== 'candidates') return;
+              el.generateProgress.value = m.done;
+              status.textContent = `generated ${m.done} / ${m.total} prompts (${n} candidates each)…`;
+            },
+          },
+        );
+        const items = candidateItems(project.task, result.items);
+        if (items.length) await store.addItems(project, items);
+        const seconds = ((performance.now() - started) / 1000).toFixed(1);
+        const same = result.items.filter((it) => new Set(it.responses.map(String)).size < it.responses.length).length;
+        status.dataset.added = String(items.length);
+        status.dataset.cancelled = String(result.cancelled);
+        status.textContent =
+          (result.cancelled ? `cancelled after ${result.items.length} of ${prompts.length} prompts: ` : '') +
+          `added ${items.length} item${items.length === 1 ? '' : 's'} in ${seconds} s` +
+          (result.sampled ? '' : ' (greedy decoding: this build of the package does not sample)') +
+          (same ? `; ${same} prompt${same === 1 ? ' has' : 's have'} identical candidates` : '');
+        if (current?.id === project.id) await refreshProjects(project.id);
+      } catch (err) {
+        status.textContent = 'nothing generated';
+        throw err;
+      } finally {
+        generating = false;
+        el.generateRun.disabled = !current;
+        el.generateCancel.disabled = true;
+        el.generateProgress.hidden = true;
+      }
+    }),
+  );
+  el.generateCancel.addEventListener('click', () => {
+    el.generateCancel.disabled = true;
+    client.request('cancelGenerate');
+  });
 
   // -------------------------------------------------------------------------------------------------------------
   // Export, import, merge, train, agreement
