@@ -212,7 +212,10 @@ fn oasst_trees_give_212_ranked_lists_and_754_pairs() {
         ..Default::default()
     };
     let e = tokenize_list(&tok, nine, &strict).unwrap_err().to_string();
-    assert!(e.ends_with(r#"field "responses": 9 responses, more than max_list_length 8 (truncation is set to Error)"#), "{e}");
+    assert!(
+        e.ends_with(r#"field "responses": 9 responses, more than max_list_length 8 (truncation is set to Error)"#),
+        "{e}"
+    );
 }
 
 #[test]
