@@ -121,4 +121,19 @@ lines = [
     {"prompt": "x", "chosen": "y", "rejected": "z", "ref_chosen_logps": -1.5, "ref_rejected_logps": -2.0},
 ]
 write("jsonl", "pairs.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
+write("jsonl", "unpaired.jsonl", "\n".join(json.dumps(x) for x in [
+    {"prompt": "Hi", "completion": "Hello!", "label": True},
+    {"prompt": [{"role": "user", "content": "Hi"}], "completion": [{"role": "assistant", "content": "No."}],
+     "label": False}]) + "\n")
+write("jsonl", "lists.jsonl", "\n".join(json.dumps(x) for x in [
+    {"prompt": "Pick", "responses": ["a", "b", "c"], "ranking": [2, 0, 1]},
+    {"prompt": "Rate", "responses": ["x", "y", "z"], "scores": [1.0, 3.5, 3.5]}]) + "\n")
+write("jsonl", "oasst.jsonl", json.dumps({"message_tree_id": "t1", "prompt": {
+    "text": "Q?", "role": "prompter", "replies": [
+        {"text": "A1", "role": "assistant", "rank": 0, "replies": [
+            {"text": "More?", "role": "prompter", "replies": [
+                {"text": "B1", "role": "assistant", "rank": 1, "replies": []},
+                {"text": "B2", "role": "assistant", "rank": 0, "replies": []}]}]},
+        {"text": "A2", "role": "assistant", "rank": 1, "replies": []}]}}) + "\n")
+write("jsonl", "array.json", json.dumps([{"instruction": "Hi", "chosen": "a", "rejected": "b"}]))
 write("jsonl", "bad.jsonl", '{"prompt": 1}\n\xef\xbb\xbf{"chosen": "a"}\r\n{\n')
