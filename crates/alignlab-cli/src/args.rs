@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use alignlab_core::objectives::dpo::DpoLossType;
+use alignlab_core::objectives::lipo::LipoLossType;
 use alignlab_core::objectives::reward::RewardLossType;
 use alignlab_core::train::{Objective, TrainConfig};
 use anyhow::{Context, Result};
@@ -24,9 +25,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Greedy generation from a model, one answer per prompt (chat template applied unless --raw).
+    /// Generate answers from a model: greedy, or sampled (temperature, top-k, top-p, repetition penalty),
+    /// n per prompt; chat template applied unless --raw. With --out, writes candidate sets to annotate.
     ///
     /// Example: alignlab generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt "What is the capital of France?"
+    ///
+    /// Example: alignlab generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --prompts prompts.jsonl --n 4 --temperature 0.8 --top-p 0.95 --seed 1 --out candidates.jsonl
     Generate(GenerateArgs),
     /// Direct Preference Optimization of a model on preference pairs (Rafailov et al. 2023).
     ///
@@ -39,11 +43,35 @@ pub enum Command {
     ///
     /// Example: alignlab reward --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data pairs.jsonl --num-epochs 1
     Reward(TrainArgs),
+    /// KTO on unpaired examples (Ethayarajh et al. 2024): {"prompt", "completion", "label": true|false} JSONL, or
+    /// LLaMA-Factory's {"messages", "label"} files as they are (a JSON array is read like JSONL).
+    ///
+    /// The starting model is also the frozen reference; the KL reference point z0 comes from each example's prompt
+    /// with another example's completion (TRL's KL dataset). Metrics: TRL's KTO names (rewards/chosen, kl, …).
+    ///
+    /// Example: alignlab kto --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data kto_en_demo.json --max-steps 20
+    Kto(TrainArgs),
+    /// LiPO on ranked lists (Liu et al. 2024): {"prompt", "responses": [...], "ranking": [best … worst] | "scores":
+    /// [...]} JSONL; tie groups as inner lists of the ranking or equal scores. --lipo-loss-type picks LiPO-λ
+    /// (default), list_mle, pair_logistic, pair_hinge or softmax. `alignlab convert oasst-lists` makes lists from
+    /// OpenAssistant trees.
+    ///
+    /// Example: alignlab lipo --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data lists.jsonl --beta 0.05
+    Lipo(TrainArgs),
+    /// Convert between data formats, writing JSONL: OpenAssistant trees to ranked lists, lists to pairs (all pairs,
+    /// strength from score gaps, ties kept as "tie": true), pairs to unpaired examples (TRL's
+    /// unpair_preference_dataset).
+    ///
+    /// Example: alignlab convert oasst-lists --data en_100_tree.jsonl --out lists.jsonl
+    Convert(ConvertArgs),
     /// Evaluate a trained policy against its reference on preference pairs, without training: implicit-reward
     /// accuracy (ties count half), margins, calibration (ECE with a reliability table), overall and per
-    /// `category` / `source`, printed as JSON under TRL's names.
+    /// `category` / `source`, and with --kl-prompts the KL to the reference on sampled responses; printed as
+    /// JSON under TRL's names.
     ///
     /// Example: alignlab eval --model base.gguf --weights runs/dpo-1/model.safetensors --data held-out.jsonl
+    ///
+    /// Example: alignlab eval --model base.gguf --weights runs/dpo-1/model.safetensors --kl-prompts prompts.jsonl --kl-samples 8
     Eval(EvalArgs),
     /// Write the tiny random demo model (d_model 64, 2 layers, byte-level vocabulary) as a GGUF file.
     TinyModel {
@@ -58,9 +86,16 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The reference model (GGUF file or Hugging Face folder); also the policy's architecture and tokenizer.
-    #[arg(long)]
-    pub model: PathBuf,
+    /// The reference model (GGUF file, Hugging Face folder or hf://org/name[@rev][/file]); also the policy's
+    /// architecture and tokenizer.
+    #[arg(long, required_unless_present = "reward_model")]
+    pub model: Option<PathBuf>,
+    /// Evaluate a reward model instead of a policy: a reward run's folder (its hf/) or a reward-model folder
+    /// (transformers' LlamaForSequenceClassification layout, or alignlab's encoder layout). Prints its
+    /// pairwise accuracy (ties half), AUROC of chosen vs rejected scores, ECE with the reliability table and
+    /// margins, overall and per category/source.
+    #[arg(long, conflicts_with_all = ["model", "weights", "policy"])]
+    pub reward_model: Option<PathBuf>,
     /// The policy's weights (a run's model.safetensors); without it, --policy or --model itself.
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -69,7 +104,20 @@ pub struct EvalArgs {
     pub policy: Option<PathBuf>,
     /// Preference pairs, TRL JSONL; ties are left out.
     #[arg(long)]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
+    /// Prompt-only JSONL ({"prompt"}): estimate KL(policy‖reference) on responses sampled from the policy,
+    /// printed under "kl" (TRL's objective/kl, objective/entropy, completions/mean_length).
+    #[arg(long)]
+    pub kl_prompts: Option<PathBuf>,
+    /// Responses sampled per --kl-prompts prompt (temperature 1, one batch per prompt).
+    #[arg(long, default_value_t = 4)]
+    pub kl_samples: usize,
+    /// Most tokens per sampled response for the KL.
+    #[arg(long, default_value_t = 64)]
+    pub kl_max_new_tokens: usize,
+    /// Seed of the KL's sampler.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// β of the implicit reward β·(log π − log π_ref).
     #[arg(long, default_value_t = 0.1)]
     pub beta: f64,
@@ -94,6 +142,30 @@ pub struct EvalArgs {
     pub device: DeviceArg,
 }
 
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    #[arg(value_enum)]
+    pub kind: ConvertKind,
+    /// The input file (JSONL, or a JSON array of records).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Where to write the JSONL.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ConvertKind {
+    /// OpenAssistant message trees → one ranked list per prompter turn with two or more ranked replies.
+    OasstLists,
+    /// Ranked lists → every pair of each list.
+    ListsToPairs,
+    /// Preference pairs → unpaired examples (chosen desirable, rejected undesirable; ties left out).
+    PairsToUnpaired,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum DeviceArg {
     /// Pure-Rust CPU backend (Burn's flex).
@@ -104,18 +176,45 @@ pub enum DeviceArg {
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// Path to a GGUF model file.
+    /// The model: a GGUF file, a Hugging Face folder, or hf://org/name[@revision][/file.gguf] (downloaded once
+    /// into a cache; HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE and ALIGNLAB_CACHE as in huggingface_hub).
     #[arg(long)]
     pub model: PathBuf,
     /// One prompt.
     #[arg(long, conflicts_with = "prompts")]
     pub prompt: Option<String>,
-    /// A JSONL file of {"prompt": ...} records; answers are printed in order.
+    /// A JSONL file of prompt-only records, {"prompt": "..."} or {"prompt": [{"role", "content"}, ...]};
+    /// answers are printed (or written to --out) in order.
     #[arg(long)]
     pub prompts: Option<PathBuf>,
+    /// Write listwise candidate sets {"prompt", "responses": [...]} (one line per prompt, the input of the
+    /// labelling page) to this JSONL file instead of printing answers.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Responses per prompt, generated as one batch.
+    #[arg(long, default_value_t = 1)]
+    pub n: usize,
     /// Most new tokens per answer.
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,
+    /// Sampling temperature; 0 is greedy decoding.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Sample from the k most likely tokens only (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Nucleus sampling: the smallest set of most likely tokens with at least this probability (1: all).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// CTRL's repetition penalty on tokens already in prompt or answer (1: off; 1.1–1.3 is usual).
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f32,
+    /// Stop an answer at this text, which is cut off (repeatable). The end-of-turn token always stops.
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Seed of the sampler: the same seed gives the same answers.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Feed the prompt as is, without the model's chat template.
     #[arg(long)]
     pub raw: bool,
@@ -130,7 +229,8 @@ pub struct GenerateArgs {
 /// snake_case), then the defaults.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Path to a GGUF model file (the starting policy; for DPO also the reference).
+    /// The starting policy (for DPO also the reference): a GGUF file, a Hugging Face folder (decoder, or a BERT
+    /// encoder for reward models) or hf://org/name[@revision][/file.gguf].
     #[arg(long)]
     pub model: PathBuf,
     /// Preference pairs, TRL JSONL. Records marked "tie": true are left out of pairwise training.
@@ -156,10 +256,19 @@ pub struct TrainArgs {
     /// Also save model.safetensors every N steps (0: only at the end).
     #[arg(long, default_value_t = 0)]
     pub save_steps: usize,
-    /// Continue the run saved in this folder (its model.safetensors, trainer_state.json and optimizer.bpk),
-    /// with the same --model, data and options; the loss curve continues as if never stopped.
+    /// Continue the run saved in this folder (its model.safetensors — a reward run's hf/ —, trainer_state.json
+    /// and optimizer.bpk), with the same --model, data and options; the loss curve continues as if never stopped.
     #[arg(long)]
     pub resume_from: Option<PathBuf>,
+    /// Reward model: start from this reward model (a run folder or a reward-model folder) instead of a zero
+    /// head on --model — HelpSteer2-Preference's recipe: a regression run, then Scaled BT. A head of k labels
+    /// becomes one, Σ c_a·W_a with --init-head-weights.
+    #[arg(long, conflicts_with = "resume_from")]
+    pub init_from: Option<PathBuf>,
+    /// Weights c_a of the --init-from heads, comma-separated, in its label order [default: the
+    /// "helpfulness" head alone, or the only head].
+    #[arg(long, value_delimiter = ',')]
+    pub init_head_weights: Option<Vec<f64>>,
     /// Print every metrics record as a JSON line.
     #[arg(long)]
     pub print_metrics: bool,
@@ -189,6 +298,18 @@ pub struct TrainArgs {
     /// Reward model: centering coefficient c of c·(r_w + r_l)² [default: 0].
     #[arg(long)]
     pub center_rewards_coefficient: Option<f64>,
+    /// KTO: weight λ_D of desirable examples [default: 1].
+    #[arg(long)]
+    pub desirable_weight: Option<f64>,
+    /// KTO: weight λ_U of undesirable examples [default: 1].
+    #[arg(long)]
+    pub undesirable_weight: Option<f64>,
+    /// LiPO: lambda | list_mle | pair_logistic | pair_hinge | softmax [default: lambda].
+    #[arg(long, value_parser = parse_name::<LipoLossType>)]
+    pub lipo_loss_type: Option<LipoLossType>,
+    /// LiPO: most responses per list; longer lists keep their first ones [default: 8].
+    #[arg(long)]
+    pub max_list_length: Option<usize>,
     /// Held-out preference pairs, evaluated every --eval-steps steps and at the end (eval_ metrics).
     #[arg(long)]
     pub eval_data: Option<PathBuf>,
@@ -234,6 +355,21 @@ pub struct TrainArgs {
     /// Wrap plain-text records in the model's chat template.
     #[arg(long)]
     pub chat_template: bool,
+    /// LoRA rank: train rank-r adapters on frozen weights (TRL's --lora_r: 16); the run folder then holds
+    /// the merged model.safetensors and peft's adapter_model.safetensors + adapter_config.json [default: 0,
+    /// full fine-tuning].
+    #[arg(long)]
+    pub lora_r: Option<usize>,
+    /// LoRA α: adapters are scaled by α / r [default: 32].
+    #[arg(long)]
+    pub lora_alpha: Option<f64>,
+    /// Dropout on the adapters' input [default: 0.05].
+    #[arg(long)]
+    pub lora_dropout: Option<f64>,
+    /// Projections that get adapters, comma-separated peft names (q_proj, k_proj, v_proj, o_proj, gate_proj,
+    /// up_proj, down_proj) or all-linear [default: q_proj,v_proj].
+    #[arg(long, value_delimiter = ',')]
+    pub lora_target_modules: Option<Vec<String>>,
 }
 
 impl TrainArgs {
@@ -253,6 +389,11 @@ impl TrainArgs {
         set!(beta, label_smoothing, learning_rate, num_epochs, batch_size, warmup_steps, weight_decay, max_grad_norm);
         set!(seed, max_length, max_prompt_length, simpo_gamma, cpo_alpha, reward_loss_type);
         set!(center_rewards_coefficient, gradient_accumulation_steps, eval_split);
+        set!(lora_r, lora_alpha, lora_dropout);
+        set!(desirable_weight, undesirable_weight, lipo_loss_type, max_list_length);
+        if let Some(t) = &self.lora_target_modules {
+            c.lora_target_modules = t.clone();
+        }
         if self.eval_steps.is_some() {
             c.eval_steps = self.eval_steps;
         }
