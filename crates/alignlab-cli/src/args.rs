@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use alignlab_core::objectives::dpo::DpoLossType;
 use alignlab_core::objectives::lipo::LipoLossType;
+use alignlab_core::objectives::modpo::ModpoLossType;
 use alignlab_core::objectives::reward::RewardLossType;
 use alignlab_core::train::{Objective, TrainConfig};
 use anyhow::{Context, Result};
@@ -58,6 +59,13 @@ pub enum Command {
     ///
     /// Example: alignlab lipo --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data lists.jsonl --beta 0.05
     Lipo(TrainArgs),
+    /// MODPO (Zhou et al. 2023): DPO on the preference pairs of one objective while the other objectives' reward
+    /// models (--margin-reward-model, each a reward run or reward-model folder) score both responses once
+    /// before training; --modpo-weights w_k,w_1,… on the simplex weigh them. One policy per weight vector:
+    /// scripts/modpo-sweep.sh sweeps w_k over 0.1…0.9 for a Pareto front.
+    ///
+    /// Example: alignlab modpo --model base.gguf --data helpful.jsonl --margin-reward-model runs/harmless-rm --modpo-weights 0.5,0.5
+    Modpo(TrainArgs),
     /// Convert between data formats, writing JSONL: OpenAssistant trees to ranked lists, lists to pairs (all pairs,
     /// strength from score gaps, ties kept as "tie": true), pairs to unpaired examples (TRL's
     /// unpair_preference_dataset).
@@ -310,6 +318,16 @@ pub struct TrainArgs {
     /// LiPO: most responses per list; longer lists keep their first ones [default: 8].
     #[arg(long)]
     pub max_list_length: Option<usize>,
+    /// MODPO: a reward model of another objective (repeatable, in the order of --modpo-weights' w_1, w_2, …).
+    #[arg(long)]
+    pub margin_reward_model: Vec<PathBuf>,
+    /// MODPO: weights w_k (the --data objective), then one per --margin-reward-model; they sum to 1
+    /// [default: 1, i.e. DPO].
+    #[arg(long, value_delimiter = ',')]
+    pub modpo_weights: Option<Vec<f64>>,
+    /// MODPO: sigmoid | hinge [default: sigmoid].
+    #[arg(long, value_parser = parse_name::<ModpoLossType>)]
+    pub modpo_loss_type: Option<ModpoLossType>,
     /// Held-out preference pairs, evaluated every --eval-steps steps and at the end (eval_ metrics).
     #[arg(long)]
     pub eval_data: Option<PathBuf>,
@@ -390,7 +408,10 @@ impl TrainArgs {
         set!(seed, max_length, max_prompt_length, simpo_gamma, cpo_alpha, reward_loss_type);
         set!(center_rewards_coefficient, gradient_accumulation_steps, eval_split);
         set!(lora_r, lora_alpha, lora_dropout);
-        set!(desirable_weight, undesirable_weight, lipo_loss_type, max_list_length);
+        set!(desirable_weight, undesirable_weight, lipo_loss_type, max_list_length, modpo_loss_type);
+        if self.modpo_weights.is_some() {
+            c.modpo_weights = self.modpo_weights.clone();
+        }
         if let Some(t) = &self.lora_target_modules {
             c.lora_target_modules = t.clone();
         }

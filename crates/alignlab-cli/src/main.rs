@@ -11,16 +11,16 @@ use std::time::Instant;
 
 use alignlab_core::data::{
     PreferenceRecord, ReadOptions, Text, TokenizeOptions, TokenizedPair, list_to_pairs, pairs_to_unpaired, read_lists,
-    read_oasst_trees, read_preferences, tokenize_pair,
+    read_oasst_trees, read_preferences, tokenize_pair, train_eval_split,
 };
 use alignlab_core::eval::kl::{KlOptions, kl_to_reference};
 use alignlab_core::eval::preference::{auroc, reward_metrics, reward_metrics_by_group};
 use alignlab_core::generate::{Event, GenerateOptions};
 use alignlab_core::metrics;
 use alignlab_core::model::bert::{Bert, BertConfig, bert_tokenizer};
-use alignlab_core::model::reward::{AnyRewardModel, PretrainedReward, reward_hf_files};
 use alignlab_core::model::llama::Llama;
 use alignlab_core::model::lora::{self, LoraConfig};
+use alignlab_core::model::reward::{AnyRewardModel, PretrainedReward, reward_hf_files};
 use alignlab_core::objectives::logprob::chunk_rows;
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::tiny::tiny_gguf;
@@ -53,6 +53,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reward(a) => train(a, Objective::Reward),
         Command::Kto(a) => train(a, Objective::Kto),
         Command::Lipo(a) => train(a, Objective::Lipo),
+        Command::Modpo(a) => train(a, Objective::Modpo),
         Command::Convert(a) => convert(a),
         Command::Eval(a) => eval(a),
         Command::TinyModel { seed, out } => {
@@ -417,7 +418,12 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
             let path = a.model.join("config.json");
             let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let config = BertConfig::from_hf_json(&bytes).with_context(|| path.display().to_string())?;
-            Some(RewardExport { arch: RewardArch::Encoder(config), tokenizer: tokenizer.clone(), pad, base: a.model.clone() })
+            Some(RewardExport {
+                arch: RewardArch::Encoder(config),
+                tokenizer: tokenizer.clone(),
+                pad,
+                base: a.model.clone(),
+            })
         }
         _ => None,
     };
@@ -476,6 +482,21 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
         trainer.restore(state, optimizer)?;
     }
     pollster::block_on(trainer.set_eval_data(eval_pairs))?;
+    if objective == Objective::Modpo {
+        let m = config_margin_rms(&trainer)?;
+        if m != a.margin_reward_model.len() {
+            bail!(
+                "--modpo-weights has {m} weights after w_k but {} --margin-reward-model",
+                a.margin_reward_model.len()
+            );
+        }
+        if m > 0 {
+            let (train, eval) = margin_rewards(&a, trainer.config(), &device)?;
+            trainer.set_margin_rewards(train, Some(eval))?;
+        }
+    } else if !a.margin_reward_model.is_empty() {
+        bail!("--margin-reward-model is an option of `alignlab modpo`");
+    }
     let bar = ProgressBar::new(trainer.total_steps() as u64);
     bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} steps ({elapsed}, eta {eta})")?);
     let mut log = fs::File::create(out.join("metrics.jsonl"))?;
@@ -593,6 +614,42 @@ fn save_checkpoint(trainer: &Trainer, out: &Path, base_model: &Path, reward: Opt
     write_file(&out.join("model.safetensors"), &bytes)
 }
 
+/// How many margin reward models the run's --modpo-weights weigh.
+fn config_margin_rms(trainer: &Trainer) -> Result<usize> {
+    Ok(trainer.config().modpo_loss()?.weights.others().len())
+}
+
+/// MODPO's margin rewards `[pair][rm]` = (chosen, rejected) of the training and held-out pairs: each
+/// --margin-reward-model scores the records with its own tokenizer, split as the policy's data is.
+type Margins = Vec<Vec<(f32, f32)>>;
+
+fn margin_rewards(a: &TrainArgs, config: &TrainConfig, device: &Device) -> Result<(Margins, Margins)> {
+    let (mut train, mut eval): (Margins, Margins) = (Vec::new(), Vec::new());
+    for dir in &a.margin_reward_model {
+        let rm = load_reward_model(dir, device)?;
+        let topts = TokenizeOptions { chat_template: false, ..config.tokenize_options() };
+        let read = |path: &Path| read_pairs(path, a.skip_bad_lines, a.limit, &rm.tokenizer, &topts).map(|r| r.1);
+        let (tr, ev) = match &a.eval_data {
+            Some(path) => (read(&a.data)?, read(path)?),
+            None => train_eval_split(read(&a.data)?, config.eval_split, config.seed),
+        };
+        let b = config.batch_size;
+        let score = |pairs: &[TokenizedPair]| match &rm.model {
+            AnyRewardModel::Decoder(m, _) => pollster::block_on(score_rewards(m, pairs, b, rm.pad_id, device)),
+            AnyRewardModel::Encoder(m, _) => pollster::block_on(score_rewards(m, pairs, b, rm.pad_id, device)),
+        };
+        let context = || format!("scoring the pairs with the margin reward model {}", dir.display());
+        let (tr, ev) = (score(&tr).with_context(context)?, score(&ev).with_context(context)?);
+        let mean = |s: &[(f32, f32)]| s.iter().map(|(c, r)| (c - r) as f64).sum::<f64>() / s.len().max(1) as f64;
+        eprintln!("margin RM {}: mean r(chosen) − r(rejected) {:.4} on the training pairs", dir.display(), mean(&tr));
+        for (rows, scores) in [(&mut train, tr), (&mut eval, ev)] {
+            rows.resize(scores.len(), Vec::new());
+            rows.iter_mut().zip(scores).for_each(|(row, s)| row.push(s));
+        }
+    }
+    Ok((train, eval))
+}
+
 /// What a reward run needs to save its model as a reward-model folder.
 struct RewardExport {
     arch: RewardArch,
@@ -641,7 +698,11 @@ fn init_reward_model(dir: &Path, weights: Option<&[f64]>, device: &Device) -> Re
         None if k == 1 => vec![1.0],
         None => match rm.labels.iter().position(|l| l == "helpfulness") {
             Some(i) => (0..k).map(|j| if j == i { 1.0 } else { 0.0 }).collect(),
-            None => bail!("{} has {k} heads ({}) and none is helpfulness: give --init-head-weights", dir.display(), rm.labels.join(", ")),
+            None => bail!(
+                "{} has {k} heads ({}) and none is helpfulness: give --init-head-weights",
+                dir.display(),
+                rm.labels.join(", ")
+            ),
         },
     };
     eprintln!("starting from {} with head weights {weights:?} over {:?}", dir.display(), rm.labels);
@@ -710,6 +771,7 @@ fn default_run_dir(objective: Objective) -> PathBuf {
         Objective::Reward => "reward",
         Objective::Kto => "kto",
         Objective::Lipo => "lipo",
+        Objective::Modpo => "modpo",
     };
     PathBuf::from("runs").join(format!("{name}-{secs}"))
 }
@@ -724,7 +786,7 @@ fn read_train_data(
     tokenizer: &Tokenizer,
     topts: &TokenizeOptions,
 ) -> Result<TrainData> {
-    if matches!(objective, Objective::Dpo | Objective::Reward) {
+    if matches!(objective, Objective::Dpo | Objective::Reward | Objective::Modpo) {
         return Ok(TrainData::Pairs(read_pairs(path, skip_bad_lines, limit, tokenizer, topts)?.1));
     }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Properties of the model, the objectives and the training loop on the tiny random model (CPU, exact).
 
 use alignlab_core::data::{ReadOptions, TokenizedPair, read_preferences, tokenize_pair};
-use alignlab_core::generate::{GenerateOptions, greedy};
+use alignlab_core::generate::{GenerateOptions, generate};
 use alignlab_core::metrics;
 use alignlab_core::model::llama::KvCache;
 use alignlab_core::objectives::dpo::DpoLossType;
@@ -77,13 +77,15 @@ fn kv_cache_reproduces_the_full_forward() {
 fn greedy_generation_is_deterministic_and_stops() {
     let p = tiny();
     let prompt = p.tokenizer.encode("<|im_start|>user\nhi<|im_end|>\n").unwrap();
-    let opts = GenerateOptions { max_new_tokens: 12, stop_tokens: vec![] };
-    let a = pollster::block_on(greedy(&p.model, &prompt, &opts, |_| {})).unwrap();
-    let b = pollster::block_on(greedy(&p.model, &prompt, &opts, |_| {})).unwrap();
+    let greedy = |opts: &GenerateOptions| {
+        pollster::block_on(generate(&p.model, &[&prompt], opts, None, |_| {})).unwrap().remove(0).remove(0).tokens
+    };
+    let opts = GenerateOptions { max_new_tokens: 12, ..Default::default() };
+    let a = greedy(&opts);
+    let b = greedy(&opts);
     assert_eq!(a.len(), 12);
     assert_eq!(a, b);
-    let stop = GenerateOptions { max_new_tokens: 12, stop_tokens: vec![a[3]] };
-    let c = pollster::block_on(greedy(&p.model, &prompt, &stop, |_| {})).unwrap();
+    let c = greedy(&GenerateOptions { max_new_tokens: 12, stop_tokens: vec![a[3]], ..Default::default() });
     assert_eq!(c.last(), Some(&a[3]));
     assert!(c.len() <= 4);
 }

@@ -4,9 +4,10 @@
 //!
 //! No tensors here: a surface reads scores back from the device once and hands slices to these functions, and
 //! every result serialises to JSON for the CLI and the page. Degenerate input is an [`EvalError`], never a
-//! panic or a silent NaN.
+//! panic or a silent NaN. The exception is `kl`, which samples from the models it compares.
 
 pub mod agreement;
+pub mod kl;
 pub mod preference;
 
 /// Why a metric could not be computed.
