@@ -287,10 +287,11 @@ export class Trainer {
   /** An independent Model holding the current trained weights. */
   policy(): Model;
   /**
-   * Continues a checkpointed run: `model` holds the checkpoint's weights (`base.withSafetensors(weights)`),
-   * config and data are the run's; AdamW restarts. DPO-family runs without evalSplit only, for now.
+   * Continues a checkpointed run: `model` is the model the run started from, `checkpoint.weights` the network to
+   * continue (policy or reward model; absent: `model` is the policy), config and data the run's; AdamW restarts.
+   * Runs without evalSplit only, for now.
    */
-  static resume(model: Model, config: TrainConfig, dataJsonl: string, checkpoint: Pick<TrainingCheckpoint, "state">): Promise<Trainer>;
+  static resume(model: Model, config: TrainConfig, dataJsonl: string, checkpoint: Pick<TrainingCheckpoint, "state"> & { weights?: Uint8Array }): Promise<Trainer>;
   state(): TrainerState;
   /** The trained weights as safetensors bytes. */
   weights(): Promise<Uint8Array>;
@@ -314,8 +315,8 @@ export interface TrainOptions {
   onCheckpoint?: (checkpoint: TrainingCheckpoint, run: TrainingRun) => void | Promise<void>;
   /** Steps between checkpoints (1). */
   checkpointEvery?: number;
-  /** Continue this checkpoint (`model` then holds its weights): the run goes on from its step. */
-  resumeFrom?: Pick<TrainingCheckpoint, "state">;
+  /** Continue this checkpoint of a run that started from `model`: the run goes on from its step. */
+  resumeFrom?: Pick<TrainingCheckpoint, "state"> & { weights?: Uint8Array };
 }
 
 export interface TrainingResult {

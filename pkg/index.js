@@ -433,17 +433,19 @@ export class Trainer {
   }
 
   /**
-   * Continues a run from a checkpoint (`trainer.checkpoint()`): `model` holds its weights
-   * (`base.withSafetensors(checkpoint.weights)`), `config` and `dataJsonl` are the run's; the step, data order
-   * and reference log-probs come from `checkpoint.state`. AdamW restarts at the saved step (its moments cannot
-   * be carried in the browser). DPO-family runs without held-out pairs only, for now.
+   * Continues a run from a checkpoint (`trainer.checkpoint()`): `model` is the model the run started from (its
+   * architecture and tokenizer), `checkpoint.weights` the network to continue (a policy, or a reward model with
+   * its head; without them `model` itself is the policy), `config` and `dataJsonl` the run's; the step, data
+   * order and reference log-probs come from `checkpoint.state`. AdamW restarts at the saved step (its moments
+   * cannot be carried in the browser). Runs without held-out pairs (`evalSplit`) only, for now.
    */
   static async resume(model, config, dataJsonl, checkpoint) {
     if (!(model instanceof Model)) throw new TypeError(`alignlab: Trainer.resume needs a Model, got ${typeName(model)}`);
     if (!checkpoint || typeof checkpoint.state !== 'object') throw new TypeError('alignlab: Trainer.resume needs a checkpoint with its state');
     const wasmConfig = trainConfigToWasm(config);
     const state = JSON.stringify(checkpoint.state);
-    const inner = await callAsync((w) => w.Trainer.resume(model[INTERNAL], wasmConfig, String(dataJsonl), state));
+    const weights = checkpoint.weights ? toBytes(checkpoint.weights, 'checkpoint.weights') : undefined;
+    const inner = await callAsync((w) => w.Trainer.resume(model[INTERNAL], wasmConfig, String(dataJsonl), state, weights));
     return new Trainer(INTERNAL, inner, config);
   }
 
@@ -665,7 +667,7 @@ export class TrainingRun {
  * `TrainingRun` at once. Options: `onMetrics(batch, run)` per optimizer call, `onStateChange(state, run)`,
  * `signal` (AbortSignal: stops like `run.stop()`), `stepsPerCall` (optimizer steps per call into the wasm, 1),
  * `onCheckpoint(checkpoint, run)` every `checkpointEvery` steps (1) and at the end (awaited between optimizer
- * calls), `resumeFrom` (a checkpoint: the run continues it; `model` then holds the checkpoint's weights).
+ * calls), `resumeFrom` (a checkpoint of a run that started from `model`: the run continues it).
  */
 export function train(model, config, dataJsonl, options = {}) {
   return new TrainingRun(INTERNAL, model, config, dataJsonl, options);

@@ -447,7 +447,7 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     write_file(&out.join("config.json"), serde_json::to_string_pretty(&run_info)?.as_bytes())?;
 
     eprintln!(
-        "{} training pairs, {} held out, from {}; run folder {}",
+        "{} training examples, {} held out, from {}; run folder {}",
         pairs.len(),
         eval_pairs.len(),
         a.data.display(),

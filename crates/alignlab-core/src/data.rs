@@ -4,6 +4,10 @@
 //! the optional fields of DESIGN.md §3; unknown fields are ignored, so TRL datasets with extra columns
 //! load. Without `prompt`, the prompt is the part `chosen` and `rejected` share (see [`read_preferences`]).
 //! Errors name the file, the line and the field, and bad lines can be skipped and counted instead.
+//!
+//! The other training formats share the reader core ([`read_records`]) and the tokenisation rules: unpaired
+//! examples for KTO ([`read_unpaired`]) and ranked lists for LiPO ([`read_lists`], [`read_oasst_trees`]), with
+//! converters between them ([`list_to_pairs`], [`pairs_to_unpaired`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -615,9 +619,7 @@ fn tokenize_responses(
 ) -> Result<(Vec<u32>, Vec<Vec<u32>>), DataError> {
     let err = |kind| DataError { file: None, line, kind };
     let tok_err = |e: crate::tokenizer::TokenizerError| err(DataErrorKind::Tokenizer(e.to_string()));
-    let plain = !opts.chat_template
-        && !prompt_text.is_chat()
-        && responses.iter().all(|(_, _, t)| !t.is_chat());
+    let plain = !opts.chat_template && !prompt_text.is_chat() && responses.iter().all(|(_, _, t)| !t.is_chat());
     let mut ids = Vec::with_capacity(responses.len());
     let mut prompt;
     if plain {
@@ -899,7 +901,10 @@ pub fn parse_list(line: &str, max_line_bytes: usize, max_responses: usize) -> Re
     };
     let scores = numbers("scores")?;
     if scores.as_ref().is_some_and(|s| s.iter().any(|x| x.abs() > MAX_LIST_SCORE)) {
-        return Err(invalid("scores", format!("|score| must be at most {MAX_LIST_SCORE} (2^score overflows); rescale")));
+        return Err(invalid(
+            "scores",
+            format!("|score| must be at most {MAX_LIST_SCORE} (2^score overflows); rescale"),
+        ));
     }
     let ranking = match present(&obj, "ranking") {
         None => None,
@@ -1129,8 +1134,7 @@ pub fn tokenize_list(tok: &Tokenizer, rec: &ListRecord, opts: &TokenizeOptions) 
         let kind = DataErrorKind::InvalidField { field: "responses", reason };
         return Err(DataError { file: None, line: rec.line, kind });
     }
-    let responses: Vec<_> =
-        rec.responses[..keep].iter().map(|r| ("responses", "prompt + response", r)).collect();
+    let responses: Vec<_> = rec.responses[..keep].iter().map(|r| ("responses", "prompt + response", r)).collect();
     let (prompt, ids) = tokenize_responses(tok, &rec.prompt, &responses, rec.line, opts)?;
     let mut labels = rec.labels();
     labels.truncate(keep);
@@ -1141,6 +1145,91 @@ pub fn tokenize_list(tok: &Tokenizer, rec: &ListRecord, opts: &TokenizeOptions) 
         line: rec.line,
         ref_logps: rec.ref_logps.as_ref().map(|r| r[..keep].to_vec()),
     })
+}
+
+/// Most attributes a rating may carry (HelpSteer2 has 5).
+pub const MAX_ATTRIBUTES: usize = 64;
+
+/// A rated response, HelpSteer2's format: `{"prompt", "response", "attributes": {"helpfulness": 0–4, …}}`
+/// (strings or message lists). Trains attribute regression (SteerLM; one reward head per attribute).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RatingRecord {
+    pub prompt: Text,
+    pub response: Text,
+    /// Attribute name → rating, in name order.
+    pub attributes: std::collections::BTreeMap<String, f32>,
+    pub line: usize,
+}
+
+/// Reads ratings; errors and skipping as [`read_preferences`].
+pub fn read_ratings(source: &str, text: &str, opts: &ReadOptions) -> Result<ReadReport<RatingRecord>, DataError> {
+    read_records(source, text, opts, |raw| parse_rating(raw, opts.max_line_bytes), |r, line| r.line = line)
+}
+
+/// Parses one rating record (line number 0): at least one and at most [`MAX_ATTRIBUTES`] attributes, each a
+/// finite number.
+pub fn parse_rating(line: &str, max_line_bytes: usize) -> Result<RatingRecord, DataErrorKind> {
+    let obj = parse_object(line, max_line_bytes)?;
+    let prompt = text_field(&obj, "prompt")?.ok_or(DataErrorKind::MissingField("prompt"))?;
+    let response = text_field(&obj, "response")?.ok_or(DataErrorKind::MissingField("response"))?;
+    if prompt.is_chat() != response.is_chat() {
+        let reason = "prompt and response must both be strings or both be message lists".into();
+        return Err(DataErrorKind::InvalidField { field: "response", reason });
+    }
+    let field = "attributes";
+    let map = match present(&obj, field) {
+        None => return Err(DataErrorKind::MissingField(field)),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(DataErrorKind::WrongType { field, expected: "an object of attribute → number" }),
+    };
+    if map.is_empty() || map.len() > MAX_ATTRIBUTES {
+        let reason = format!("{} attributes; give 1 to {MAX_ATTRIBUTES}", map.len());
+        return Err(DataErrorKind::InvalidField { field, reason });
+    }
+    let mut attributes = std::collections::BTreeMap::new();
+    for (name, v) in map {
+        match v.as_f64().map(|x| x as f32) {
+            Some(x) if x.is_finite() => attributes.insert(name.clone(), x),
+            _ => {
+                let reason = format!("\"{name}\" is {v}, not a finite number");
+                return Err(DataErrorKind::InvalidField { field, reason });
+            }
+        };
+    }
+    Ok(RatingRecord { prompt, response, attributes, line: 0 })
+}
+
+/// A tokenised rating: prompt and response ids, and one label per attribute of the run (`None` where the
+/// record does not rate it: the regression loss masks it).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TokenizedRating {
+    pub prompt: Vec<u32>,
+    pub response: Vec<u32>,
+    pub labels: Vec<Option<f32>>,
+    pub line: usize,
+}
+
+/// Tokenises a rating with [`tokenize_pair`]'s rules; `attributes` fixes the order of the labels.
+pub fn tokenize_rating(
+    tok: &Tokenizer,
+    rec: &RatingRecord,
+    attributes: &[String],
+    opts: &TokenizeOptions,
+) -> Result<TokenizedRating, DataError> {
+    let responses = [("response", "prompt + response", &rec.response)];
+    let (prompt, mut ids) = tokenize_responses(tok, &rec.prompt, &responses, rec.line, opts)?;
+    Ok(TokenizedRating {
+        prompt,
+        response: ids.pop().expect("one response"),
+        labels: attributes.iter().map(|a| rec.attributes.get(a).copied()).collect(),
+        line: rec.line,
+    })
+}
+
+/// The attributes rated anywhere in `records`, in name order: a regression run's heads.
+pub fn rating_attributes(records: &[RatingRecord]) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> = records.iter().flat_map(|r| r.attributes.keys()).collect();
+    names.into_iter().cloned().collect()
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! One training loop for every objective: batching of preference pairs, AdamW with warm-up and linear decay,
+//! One training loop for every objective: batching of preference pairs (and of KTO's unpaired examples and
+//! LiPO's ranked lists, see [`TrainData`]), AdamW with warm-up and linear decay,
 //! global grad-norm clipping, a frozen reference whose log-probs are computed once and cached, and metrics
 //! under TRL's names.
 //!
@@ -11,17 +12,22 @@ use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOpti
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::data::{TokenizeOptions, TokenizedCompletion, TokenizedList, TokenizedPair};
+use crate::data::{
+    DataError, ReadOptions, TokenizeOptions, TokenizedCompletion, TokenizedList, TokenizedPair, read_lists,
+    read_preferences, read_unpaired, tokenize_completion, tokenize_list, tokenize_pair, train_eval_split,
+};
 use crate::metrics::{self, Metrics};
 use crate::model::bert::{Bert, EncoderRewardModel, Pooling};
 use crate::model::llama::Llama;
 use crate::model::reward::{RewardModel, ScalarReward, score_length};
 use crate::objectives::dpo::{DpoLoss, DpoLossType, PairLogps};
 use crate::objectives::kto::{KtoLogps, KtoLoss, kl_completion_index};
-use crate::objectives::lipo::{ListLogps, LipoLoss, LipoLossType};
+use crate::objectives::lipo::{LipoLoss, LipoLossType, ListLogps};
 use crate::objectives::logprob::{chunk_rows, masked_sum, token_logps, token_logps_backward};
+use crate::objectives::modpo::{MarginRewards, ModpoLoss, ModpoLossType, ModpoWeights};
 use crate::objectives::reward::{RewardLoss, RewardLossType};
 use crate::rng::SplitMix64;
+use crate::tokenizer::Tokenizer;
 
 /// What the loop optimises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +42,9 @@ pub enum Objective {
     Kto,
     /// LiPO on ranked lists of responses (`lipo_loss_type`), against a frozen copy of the policy.
     Lipo,
+    /// MODPO: DPO on the preference pairs of one objective, with the other objectives' margin reward models
+    /// (scored once before training, see [`Trainer::set_margin_rewards`]) weighted by `modpo_weights`.
+    Modpo,
 }
 
 /// Every option of a run. The field names are the CLI flags (`--learning-rate`), the TOML keys and the keys
@@ -100,6 +109,11 @@ pub struct TrainConfig {
     pub lipo_loss_type: LipoLossType,
     /// Most responses per ranked list (LiPO's K, 8 in the paper); longer lists keep their first responses.
     pub max_list_length: usize,
+    /// MODPO's objective weights on the simplex: w_k of the objective whose pairs are trained on, then one
+    /// w_i per margin reward model (absent: w_k = 1 and no margin RMs, which is DPO).
+    pub modpo_weights: Option<Vec<f64>>,
+    /// MODPO's loss of the collective reward margin: `sigmoid` (the paper) or `hinge`.
+    pub modpo_loss_type: ModpoLossType,
     /// LoRA rank r: train rank-r adapters on frozen weights instead of every weight (0: full fine-tuning;
     /// TRL's `--lora_r` is 16). See [`crate::model::lora`].
     pub lora_r: usize,
@@ -149,6 +163,8 @@ impl Default for TrainConfig {
             undesirable_weight: 1.0,
             lipo_loss_type: LipoLossType::Lambda,
             max_list_length: 8,
+            modpo_weights: None,
+            modpo_loss_type: ModpoLossType::Sigmoid,
         }
     }
 }
@@ -157,6 +173,7 @@ impl TrainConfig {
     /// Checks ranges, naming the field.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |field: &'static str, msg: String| Err(TrainError::Config { field, msg });
+        self.modpo_loss()?;
         if !(self.beta.is_finite() && self.beta > 0.0) {
             return bad("beta", format!("must be a positive number, got {}", self.beta));
         }
@@ -199,7 +216,8 @@ impl TrainConfig {
             return bad("max_grad_norm", "max_grad_norm and weight_decay must be non-negative".into());
         }
         crate::model::lora::validate_train_config(self)?;
-        for (field, w) in [("desirable_weight", self.desirable_weight), ("undesirable_weight", self.undesirable_weight)] {
+        for (field, w) in [("desirable_weight", self.desirable_weight), ("undesirable_weight", self.undesirable_weight)]
+        {
             if !(w.is_finite() && w > 0.0) {
                 return bad(field, format!("must be a positive number, got {w}"));
             }
@@ -250,6 +268,17 @@ impl TrainConfig {
             desirable_weight: self.desirable_weight,
             undesirable_weight: self.undesirable_weight,
         }
+    }
+
+    /// The MODPO loss this run asks for; the error names `modpo_weights` when they are off the simplex.
+    pub fn modpo_loss(&self) -> Result<ModpoLoss, TrainError> {
+        let weights = match self.modpo_weights.as_deref() {
+            None => ModpoWeights::single(),
+            Some([]) => return Err(TrainError::Config { field: "modpo_weights", msg: "give w_k first".into() }),
+            Some([target, others @ ..]) => ModpoWeights::new(*target, others.to_vec())
+                .map_err(|e| TrainError::Config { field: "modpo_weights", msg: e.to_string() })?,
+        };
+        Ok(ModpoLoss { loss_type: self.modpo_loss_type, beta: self.beta, weights })
     }
 
     /// The LiPO loss this run asks for.
@@ -322,6 +351,9 @@ pub struct TrainerState {
     /// Reference log-probs of each ranked list's responses (LiPO).
     #[serde(default)]
     pub list_reference: Vec<Vec<f32>>,
+    /// MODPO's margin-RM rewards per pair, `[pair][rm]` = (chosen, rejected), scored before training.
+    #[serde(default)]
+    pub margins: Vec<Vec<(f32, f32)>>,
 }
 
 /// What a run trains on: pairs (DPO and reward models), unpaired examples (KTO) or ranked lists (LiPO).
@@ -363,11 +395,87 @@ impl TrainData {
         self.len() == 0
     }
 
+    /// Reads and tokenises the format `objective` trains on from `text` (JSONL, or a JSON array of records):
+    /// preference pairs without their ties (DPO, reward models), unpaired examples (KTO) or ranked lists
+    /// (LiPO). Returns the lines skipped with `opts.skip_bad_lines`; errors name `source` and the line.
+    pub fn read(
+        source: &str,
+        text: &str,
+        objective: Objective,
+        opts: &ReadOptions,
+        tok: &Tokenizer,
+        topts: &TokenizeOptions,
+    ) -> Result<(Self, Vec<(usize, String)>), DataError> {
+        let at = |e: DataError| e.in_file(source);
+        Ok(match objective {
+            Objective::Dpo | Objective::Reward | Objective::Modpo => {
+                let r = read_preferences(source, text, opts)?;
+                let pairs = r.records.iter().filter(|p| !p.tie).map(|p| tokenize_pair(tok, p, topts).map_err(at));
+                (Self::Pairs(pairs.collect::<Result<_, _>>()?), r.skipped)
+            }
+            Objective::Kto => {
+                let r = read_unpaired(source, text, opts)?;
+                let ex = r.records.iter().map(|e| tokenize_completion(tok, e, topts).map_err(at));
+                (Self::Unpaired(ex.collect::<Result<_, _>>()?), r.skipped)
+            }
+            Objective::Lipo => {
+                let r = read_lists(source, text, opts)?;
+                let lists = r.records.iter().map(|l| tokenize_list(tok, l, topts).map_err(at));
+                (Self::Lists(lists.collect::<Result<_, _>>()?), r.skipped)
+            }
+        })
+    }
+
+    /// [`train_eval_split`] of the examples: (train, held out).
+    pub fn split(self, eval_fraction: f64, seed: u64) -> (Self, Self) {
+        fn two<T>(v: Vec<T>, f: f64, seed: u64) -> (Vec<T>, Vec<T>) {
+            train_eval_split(v, f, seed)
+        }
+        match self {
+            Self::Pairs(v) => {
+                let (a, b) = two(v, eval_fraction, seed);
+                (a.into(), b.into())
+            }
+            Self::Unpaired(v) => {
+                let (a, b) = two(v, eval_fraction, seed);
+                (a.into(), b.into())
+            }
+            Self::Lists(v) => {
+                let (a, b) = two(v, eval_fraction, seed);
+                (a.into(), b.into())
+            }
+        }
+    }
+
+    /// Gives the examples a checkpoint's reference log-probs (pairs: chosen, rejected; KTO: completion, KL
+    /// pair; lists: each response), so a resumed run never recomputes them from the moved policy. A state of
+    /// another size leaves the data as it is ([`Trainer::restore`] then refuses it).
+    pub fn use_reference_of(&mut self, state: &TrainerState) {
+        match self {
+            Self::Pairs(pairs) if state.reference.len() == pairs.len() => {
+                for (pair, &(c, r)) in pairs.iter_mut().zip(&state.reference) {
+                    (pair.ref_chosen_logps, pair.ref_rejected_logps) = (Some(c), Some(r));
+                }
+            }
+            Self::Unpaired(ex) if state.reference.len() == ex.len() => {
+                for (e, &(r, kl)) in ex.iter_mut().zip(&state.reference) {
+                    (e.reference_logps, e.reference_kl_logps) = (Some(r), Some(kl));
+                }
+            }
+            Self::Lists(lists) if state.list_reference.len() == lists.len() => {
+                for (l, r) in lists.iter_mut().zip(&state.list_reference) {
+                    l.ref_logps = Some(r.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The format `objective` trains on, or an error naming both.
     fn check(&self, objective: Objective) -> Result<(), TrainError> {
         let ok = matches!(
             (self, objective),
-            (Self::Pairs(_), Objective::Dpo | Objective::Reward)
+            (Self::Pairs(_), Objective::Dpo | Objective::Reward | Objective::Modpo)
                 | (Self::Unpaired(_), Objective::Kto)
                 | (Self::Lists(_), Objective::Lipo)
         );
@@ -377,11 +485,15 @@ impl TrainData {
             Self::Lists(_) => "ranked lists",
         };
         let want = match objective {
-            Objective::Dpo | Objective::Reward => "preference pairs",
+            Objective::Dpo | Objective::Reward | Objective::Modpo => "preference pairs",
             Objective::Kto => "unpaired examples ({prompt, completion, label})",
             Objective::Lipo => "ranked lists ({prompt, responses, ranking | scores})",
         };
-        if ok { Ok(()) } else { Err(TrainError::Config { field: "objective", msg: format!("{objective:?} trains on {want}, not {kind}") }) }
+        if ok {
+            Ok(())
+        } else {
+            Err(TrainError::Config { field: "objective", msg: format!("{objective:?} trains on {want}, not {kind}") })
+        }
     }
 
     /// The loop's storage: pairs as they are; each KTO example i as a pair slot of its completion and its KL
@@ -488,9 +600,7 @@ impl Batch {
     fn lists(lists: &[&TokenizedList], pad: u32, device: &Device) -> Self {
         let seqs = lists
             .iter()
-            .flat_map(|l| {
-                l.responses.iter().map(|r| (l.prompt.len(), l.prompt.iter().chain(r).copied().collect()))
-            })
+            .flat_map(|l| l.responses.iter().map(|r| (l.prompt.len(), l.prompt.iter().chain(r).copied().collect())))
             .collect();
         let mut batch = Self::from_sequences(seqs, pad, device);
         batch.pairs = lists.len();
@@ -530,7 +640,7 @@ impl Batch {
 /// Names of the values each objective computes on the device, in the order of its metrics tensor.
 fn device_metric_names(objective: Objective) -> &'static [&'static str] {
     match objective {
-        Objective::Dpo => &[
+        Objective::Dpo | Objective::Modpo => &[
             metrics::LOSS,
             metrics::REWARDS_CHOSEN,
             metrics::REWARDS_REJECTED,
@@ -576,6 +686,8 @@ struct Extra {
     lists: Vec<TokenizedList>,
     /// Reference log-probs of each list's responses.
     list_reference: Vec<Vec<f32>>,
+    /// MODPO's margin-RM rewards of each pair: `[pair][rm]` = (chosen, rejected).
+    margins: Vec<Vec<(f32, f32)>>,
 }
 
 /// A data set as the loss reads it: pairs (or KTO's pair slots) with their reference log-probs, and the extras.
@@ -628,9 +740,10 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Sets up a run of `config` on `pairs`. `model` is the starting policy (and, for DPO, the frozen
-    /// reference, whose log-probs are computed here once unless the pairs carry them). `device` is the
-    /// device the model lives on; autodiff is enabled on it here.
+    /// Sets up a run of `config` on `data` (pairs, or the unpaired examples of KTO, or the ranked lists of
+    /// LiPO: [`TrainData`]). `model` is the starting policy (and, for DPO, KTO and LiPO, the frozen reference,
+    /// whose log-probs are computed here once unless the data carry them). `device` is the device the model
+    /// lives on; autodiff is enabled on it here.
     pub async fn new(
         model: impl Into<Backbone>,
         data: impl Into<TrainData>,
@@ -696,7 +809,7 @@ impl Trainer {
             Backbone::Decoder(model) => {
                 let model = model.fork(&device);
                 let reference = if (config.objective == Objective::Dpo && dpo_loss.uses_reference())
-                    || config.objective == Objective::Kto
+                    || matches!(config.objective, Objective::Kto | Objective::Modpo)
                 {
                     reference_logps(&model.valid(), &pairs, config.batch_size, pad_id, chunk, &device).await?
                 } else {
@@ -705,7 +818,7 @@ impl Trainer {
                 list_reference =
                     list_reference_logps(&model.valid(), &lists, config.batch_size, pad_id, chunk, &device).await?;
                 let policy = match config.objective {
-                    Objective::Dpo | Objective::Kto | Objective::Lipo => {
+                    Objective::Dpo | Objective::Kto | Objective::Lipo | Objective::Modpo => {
                         Policy::Lm(stable_param_ids(crate::model::lora::for_run(model, &config)?).train())
                     }
                     Objective::Reward => Policy::Reward(stable_param_ids(RewardModel::new(model, &device)).train()),
@@ -737,7 +850,7 @@ impl Trainer {
             eval: None,
             kto_loss,
             lipo_loss,
-            extra: Extra { desirable, lists, list_reference },
+            extra: Extra { desirable, lists, list_reference, ..Default::default() },
             eval_extra: Extra::default(),
             order: Vec::new(),
             step: 0,
@@ -796,6 +909,7 @@ impl Trainer {
 
     /// Runs up to `n` optimizer steps and returns one metrics record per step.
     pub async fn steps(&mut self, n: usize) -> Result<Vec<Metrics>, TrainError> {
+        self.check_margins(self.view())?;
         let mut host = Vec::new();
         let mut device_values = Vec::new();
         for _ in 0..n {
@@ -846,6 +960,7 @@ impl Trainer {
             reference: self.reference.clone(),
             pairs: self.view().len(),
             list_reference: self.extra.list_reference.clone(),
+            margins: self.extra.margins.clone(),
         }
     }
 
@@ -884,6 +999,40 @@ impl Trainer {
         self.order = state.order;
         self.reference = state.reference;
         self.extra.list_reference = state.list_reference;
+        if !state.margins.is_empty() {
+            self.set_margin_rewards(state.margins, None)?;
+        }
+        Ok(())
+    }
+
+    /// MODPO's margin-RM rewards, `[pair][rm]` = (chosen, rejected), of the training pairs and (optionally)
+    /// of the held-out pairs, in data order: computed once before training by the other objectives' reward
+    /// models (each with its own tokenizer), and cached in [`TrainerState::margins`].
+    pub fn set_margin_rewards(
+        &mut self,
+        train: Vec<Vec<(f32, f32)>>,
+        eval: Option<Vec<Vec<(f32, f32)>>>,
+    ) -> Result<(), TrainError> {
+        let m = self.config.modpo_loss()?.weights.others().len();
+        let check = |what: &str, r: &[Vec<(f32, f32)>], n: usize| {
+            if r.len() != n || r.iter().any(|row| row.len() != m) {
+                let msg = format!("{what}: {} rows of margin rewards for {n} pairs and {m} margin RMs", r.len());
+                return Err(TrainError::Config { field: "modpo_weights", msg });
+            }
+            if r.iter().flatten().any(|(c, r)| !(c.is_finite() && r.is_finite())) {
+                return Err(TrainError::Config {
+                    field: "modpo_weights",
+                    msg: format!("{what}: a margin reward is not finite"),
+                });
+            }
+            Ok(())
+        };
+        check("training pairs", &train, self.pairs.len())?;
+        if let Some(eval) = eval {
+            check("held-out pairs", &eval, self.eval.as_ref().map_or(0, |(p, _)| p.len()))?;
+            self.eval_extra.margins = eval;
+        }
+        self.extra.margins = train;
         Ok(())
     }
 
@@ -924,7 +1073,7 @@ impl Trainer {
         let reference = reference_logps(&model, &pairs, b, self.pad_id, self.chunk, &self.device).await?;
         let list_reference = list_reference_logps(&model, &lists, b, self.pad_id, self.chunk, &self.device).await?;
         self.eval = Some((pairs, reference));
-        self.eval_extra = Extra { desirable, lists, list_reference };
+        self.eval_extra = Extra { desirable, lists, list_reference, ..Default::default() };
         Ok(())
     }
 
@@ -955,7 +1104,21 @@ impl Trainer {
         ))
     }
 
+    /// A MODPO run with margin RMs has their rewards for every pair of `view`.
+    fn check_margins(&self, view: View<'_>) -> Result<(), TrainError> {
+        let m = match self.config.objective {
+            Objective::Modpo => self.config.modpo_loss()?.weights.others().len(),
+            _ => 0,
+        };
+        if m > 0 && view.extra.margins.len() != view.pairs.len() {
+            let msg = format!("{m} margin RMs but no margin rewards for these pairs: call set_margin_rewards");
+            return Err(TrainError::Config { field: "modpo_weights", msg });
+        }
+        Ok(())
+    }
+
     async fn evaluate_view(&self, view: View<'_>) -> Result<Metrics, TrainError> {
+        self.check_margins(view)?;
         let idx: Vec<usize> = (0..view.len()).collect();
         let mut per_batch = Vec::new();
         for chunk in idx.chunks(self.config.batch_size) {
@@ -1032,8 +1195,37 @@ impl Trainer {
                 self.kto_values(pair_logps(seq, batch, view.reference, idx), desirable)
             }
             Objective::Lipo => self.lipo_values(seq, view, idx),
+            Objective::Modpo => self.modpo_values(pair_logps(seq, batch, view.reference, idx), view, idx),
             Objective::Dpo | Objective::Reward => self.dpo_values(pair_logps(seq, batch, view.reference, idx)),
         }
+    }
+
+    /// The mean MODPO loss of a batch of pairs and its metric values under DPO's names (the rewards are the
+    /// collective implicit rewards r̂ of the target objective).
+    fn modpo_values(&self, lp: PairLogps, view: View<'_>, idx: &[usize]) -> (Tensor<1>, Tensor<1>) {
+        let loss = self.config.modpo_loss().expect("validated in Trainer::new");
+        let m = loss.weights.others().len();
+        let margins = (m > 0).then(|| {
+            let device = lp.chosen.device();
+            let side = |chosen: bool| {
+                let v: Vec<f32> = idx
+                    .iter()
+                    .flat_map(|&i| view.extra.margins[i].iter().map(move |&(c, r)| if chosen { c } else { r }))
+                    .collect();
+                Tensor::<2>::from_data(TensorData::new(v, [idx.len(), m]), &device)
+            };
+            MarginRewards { chosen: side(true), rejected: side(false) }
+        });
+        let out = loss.forward(&lp, margins.as_ref());
+        let loss = out.losses.mean();
+        let values = dpo_metric_values(
+            loss.clone().inner(),
+            out.chosen_rewards.inner(),
+            out.rejected_rewards.inner(),
+            lp.chosen.inner(),
+            lp.rejected.inner(),
+        );
+        (values, loss)
     }
 
     /// The mean KTO loss of a batch whose pair slots hold (completion, KL pair), and its metric values: TRL's
@@ -1091,7 +1283,9 @@ impl Trainer {
         }
         let grid = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [n, k]), &device);
         let out = self.lipo_loss.forward(&ListLogps {
-            policy: seq.select(0, Tensor::<1, Int>::from_data(TensorData::new(index, [n * k]), &device)).reshape([n, k]),
+            policy: seq
+                .select(0, Tensor::<1, Int>::from_data(TensorData::new(index, [n * k]), &device))
+                .reshape([n, k]),
             reference: grid(reference),
             labels: grid(labels),
             mask: Some(Tensor::<2, Bool>::from_data(TensorData::new(present, [n, k]), &device)),

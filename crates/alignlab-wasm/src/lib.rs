@@ -6,15 +6,16 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use alignlab_core::data::{ReadOptions, read_preferences, tokenize_pair, train_eval_split};
+use alignlab_core::data::{ReadOptions, read_preferences, tokenize_pair};
 use alignlab_core::eval::agreement::{self, LabelValue, Level};
 use alignlab_core::eval::preference;
-use alignlab_core::generate::{GenerateOptions, greedy};
+use alignlab_core::generate::{Event, GenerateOptions};
 use alignlab_core::model::llama::{Llama, LlamaConfig};
+use alignlab_core::model::reward::{RewardModel, score_length};
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::tiny::tiny_gguf;
 use alignlab_core::tokenizer::{Message, Tokenizer};
-use alignlab_core::train::{TrainConfig, Trainer as CoreTrainer, TrainerState};
+use alignlab_core::train::{Backbone, Objective, TrainConfig, TrainData, Trainer as CoreTrainer, TrainerState};
 use alignlab_core::weights::safetensors::{SafetensorsSource, to_safetensors};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -92,6 +93,14 @@ struct Info {
 struct GenerateJs {
     max_new_tokens: Option<usize>,
     chat_template: Option<bool>,
+    temperature: Option<f32>,
+    top_k: Option<usize>,
+    top_p: Option<f32>,
+    repetition_penalty: Option<f32>,
+    stop: Option<Vec<String>>,
+    seed: Option<u64>,
+    /// Given: resolve to an array of `n` completions; absent: to one string.
+    n: Option<usize>,
 }
 
 #[wasm_bindgen]
@@ -101,6 +110,19 @@ impl Model {
     pub fn from_gguf(bytes: Vec<u8>) -> Result<Model, JsError> {
         let (device, _) = backend();
         let p = Pretrained::from_gguf(bytes, &device).map_err(js_err)?;
+        Ok(Model { inner: Rc::new(Inner { model: p.model, config: p.config, tokenizer: p.tokenizer }) })
+    }
+
+    /// Loads a Hugging Face folder given as parallel lists of file names and contents (config.json,
+    /// tokenizer.json, model.safetensors or its index and shards, …): files picked in a page, or fetched by name.
+    #[wasm_bindgen(js_name = fromHfFiles)]
+    pub fn from_hf_files(names: Vec<String>, contents: js_sys::Array) -> Result<Model, JsError> {
+        if names.len() != contents.length() as usize {
+            return Err(JsError::new("fromHfFiles: names and contents differ in length"));
+        }
+        let files = names.into_iter().zip(contents.iter().map(|c| js_sys::Uint8Array::new(&c).to_vec()));
+        let (device, _) = backend();
+        let p = Pretrained::from_hf_files(files, &device).map_err(js_err)?;
         Ok(Model { inner: Rc::new(Inner { model: p.model, config: p.config, tokenizer: p.tokenizer }) })
     }
 
@@ -137,7 +159,8 @@ impl Model {
         self.inner.tokenizer.apply_chat_template(&messages, add_generation_prompt).map_err(js_err)
     }
 
-    /// Greedy completion of `prompt`; `on_token` receives each decoded piece as it is produced.
+    /// Completion of `prompt` (greedy, or sampled with `temperature` > 0); `on_token(piece, sample)` receives
+    /// each decoded piece as it becomes final.
     pub fn generate(
         &self,
         prompt: String,
@@ -150,7 +173,7 @@ impl Model {
             serde_wasm_bindgen::from_value(options).map_err(js_err)?
         };
         let inner = self.inner.clone();
-        Ok(promise(async move { generate(inner, prompt, opts, on_token).await.map(JsValue::from) }))
+        Ok(promise(async move { generate(inner, prompt, opts, on_token).await }))
     }
 
     /// The weights as Hugging Face-named safetensors bytes.
@@ -186,7 +209,7 @@ async fn generate(
     prompt: String,
     opts: GenerateJs,
     on_token: Option<js_sys::Function>,
-) -> Result<String, JsError> {
+) -> Result<JsValue, JsError> {
     let tok = &inner.tokenizer;
     let text = if opts.chat_template.unwrap_or(false) {
         tok.apply_chat_template(&[Message { role: "user".into(), content: prompt }], true).map_err(js_err)?
@@ -194,26 +217,32 @@ async fn generate(
         prompt
     };
     let ids = tok.encode(&text).map_err(js_err)?;
+    let defaults = GenerateOptions::default();
     let options = GenerateOptions {
         max_new_tokens: opts.max_new_tokens.unwrap_or(32),
+        temperature: opts.temperature.unwrap_or(defaults.temperature),
+        top_k: opts.top_k.unwrap_or(defaults.top_k),
+        top_p: opts.top_p.unwrap_or(defaults.top_p),
+        repetition_penalty: opts.repetition_penalty.unwrap_or(defaults.repetition_penalty),
         stop_tokens: tok.eos_id().into_iter().collect(),
+        stop: opts.stop.unwrap_or_default(),
+        n: opts.n.unwrap_or(1),
+        seed: opts.seed.unwrap_or(defaults.seed),
     };
-    let mut produced: Vec<u32> = Vec::new();
-    let mut shown = String::new();
-    let out = greedy(&inner.model, &ids, &options, |id| {
-        produced.push(id);
-        if let (Some(f), Ok(text)) = (&on_token, tok.decode(&produced, true)) {
-            // Stream only whole characters: a byte-level token can end inside a UTF-8 sequence.
-            if text.len() > shown.len() && !text.ends_with('\u{FFFD}') {
-                let piece = text[shown.len()..].to_string();
-                let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&piece));
-                shown = text;
-            }
+    let samples = alignlab_core::generate::generate(&inner.model, &[ids], &options, Some(tok), |e| {
+        if let (Some(f), Event::Token { sample, text, .. }) = (&on_token, e)
+            && !text.is_empty()
+        {
+            let _ = f.call2(&JsValue::NULL, &JsValue::from_str(text), &JsValue::from(sample as u32));
         }
     })
     .await
     .map_err(js_err)?;
-    tok.decode(&out, true).map_err(js_err)
+    let texts: Vec<String> = samples.into_iter().flatten().map(|s| s.text.unwrap_or_default()).collect();
+    match opts.n {
+        Some(_) => to_js(&texts),
+        None => Ok(JsValue::from_str(&texts[0])),
+    }
 }
 
 /// A training run (DPO or reward model) over JSONL preference pairs.
@@ -228,6 +257,10 @@ fn busy() -> JsError {
     JsError::new("the trainer is busy with another call; await the previous promise first")
 }
 
+fn bad_weights(e: String) -> JsError {
+    JsError::new(&format!("checkpoint weights: {e}"))
+}
+
 #[wasm_bindgen]
 impl Trainer {
     /// Reads and tokenizes `data_jsonl`, then prepares the run (for DPO: the reference log-probs).
@@ -235,13 +268,19 @@ impl Trainer {
         Trainer::start(model, config, data_jsonl, None)
     }
 
-    /// Continues a checkpointed run from `model` (the checkpoint's weights, see `Model.withSafetensors`), the
-    /// same config and data, and the run's `state` (`Trainer.state()`): the same step, data order and reference
-    /// log-probs. AdamW starts afresh at the saved step: WebGPU cannot read its moments back synchronously, and
+    /// Continues a checkpointed run with the same config and data and the run's `state` (`Trainer.state()`):
+    /// the same step, data order and reference log-probs. The network is `weights` (`Trainer.weights()`: a
+    /// policy, or a reward model with its head) on `model`'s architecture, or without them `model` itself (a
+    /// policy). AdamW starts afresh at the saved step: WebGPU cannot read its moments back synchronously, and
     /// loading the core's burnpack optimizer record aborted the wasm instance here even on the CPU backend.
-    /// Decoder runs of the DPO family only, as the CLI's --resume-from: a reward model's head cannot be reloaded
-    /// yet; and without held-out pairs, whose reference log-probs the state does not carry.
-    pub fn resume(model: &Model, config: JsValue, data_jsonl: String, state: String) -> Result<Promise, JsError> {
+    /// Runs without held-out pairs only: the state does not carry their reference log-probs.
+    pub fn resume(
+        model: &Model,
+        config: JsValue,
+        data_jsonl: String,
+        state: String,
+        weights: Option<Vec<u8>>,
+    ) -> Result<Promise, JsError> {
         let bad = |e: String| JsError::new(&format!("checkpoint state: {e}"));
         let mut value: serde_json::Value = serde_json::from_str(&state).map_err(|e| bad(e.to_string()))?;
         // the RNG state is a u64, written as a decimal string by `state()` (a JS number would round it)
@@ -249,49 +288,54 @@ impl Trainer {
             value["rng"] = rng.parse::<u64>().map_err(|e| bad(format!("rng {rng:?}: {e}")))?.into();
         }
         let state: TrainerState = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
-        Trainer::start(model, config, data_jsonl, Some(state))
+        Trainer::start(model, config, data_jsonl, Some((state, weights)))
     }
 
     fn start(
         model: &Model,
         config: JsValue,
         data_jsonl: String,
-        resume: Option<TrainerState>,
+        resume: Option<(TrainerState, Option<Vec<u8>>)>,
     ) -> Result<Promise, JsError> {
         let config: TrainConfig = serde_wasm_bindgen::from_value(config).map_err(js_err)?;
         config.validate().map_err(js_err)?;
-        if resume.is_some() && config.objective != alignlab_core::train::Objective::Dpo {
-            let why = "resuming continues DPO-family runs; a reward model's score head cannot be reloaded yet";
-            return Err(JsError::new(why));
-        }
         if resume.is_some() && config.eval_split > 0.0 {
             return Err(JsError::new("resuming a run with held-out pairs (evalSplit) is not supported yet"));
         }
-        let report = read_preferences("data.jsonl", &data_jsonl, &ReadOptions::default()).map_err(js_err)?;
         let topts = config.tokenize_options();
         let tok = model.inner.tokenizer.clone();
-        let pairs = report
-            .records
-            .iter()
-            .filter(|r| !r.tie)
-            .map(|r| tokenize_pair(&tok, r, &topts))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(js_err)?;
+        // pairs (ties left out), unpaired examples (KTO) or ranked lists (LiPO), as the objective reads them
+        let (data, _) =
+            TrainData::read("data.jsonl", &data_jsonl, config.objective, &ReadOptions::default(), &tok, &topts)
+                .map_err(js_err)?;
         let pad = tok.pad_id().or(tok.eos_id()).unwrap_or(0);
         let (device, _) = backend();
-        let (llama, llama_config) = (model.inner.model.clone(), model.inner.config.clone());
-        let (mut pairs, held_out) = train_eval_split(pairs, config.eval_split, config.seed);
+        let llama_config = model.inner.config.clone();
+        let (resume, weights) = resume.map_or((None, None), |(state, weights)| (Some(state), weights));
+        let backbone: Backbone = match (weights, config.objective) {
+            (None, Objective::Reward) if resume.is_some() => {
+                return Err(JsError::new("resuming a reward model needs its checkpoint's weights (with the head)"));
+            }
+            (None, _) => model.inner.model.clone().into(),
+            (Some(bytes), objective) => {
+                let source = SafetensorsSource::parse(&bytes).map_err(|e| bad_weights(e.to_string()))?;
+                match objective {
+                    Objective::Reward => {
+                        RewardModel::from_source(&llama_config, &source, &device).map(Backbone::Reward)
+                    }
+                    _ => Llama::from_source(&llama_config, &source, &device).map(Backbone::from),
+                }
+                .map_err(|e| bad_weights(e.to_string()))?
+            }
+        };
+        let (mut data, held_out) = data.split(config.eval_split, config.seed);
         if let Some(state) = &resume {
             // the reference log-probs are the starting policy's: never recomputed from the moved weights
-            if state.reference.len() == pairs.len() {
-                for (pair, &(c, r)) in pairs.iter_mut().zip(&state.reference) {
-                    (pair.ref_chosen_logps, pair.ref_rejected_logps) = (Some(c), Some(r));
-                }
-            }
+            data.use_reference_of(state);
         }
         Ok(promise(async move {
-            let mut trainer = CoreTrainer::new(llama, pairs, config, pad, &device).await.map_err(js_err)?;
-            trainer.set_eval_pairs(held_out).await.map_err(js_err)?;
+            let mut trainer = CoreTrainer::new(backbone, data, config, pad, &device).await.map_err(js_err)?;
+            trainer.set_eval_data(held_out).await.map_err(js_err)?;
             if let Some(state) = resume {
                 // a fresh optimizer has no moments: its record holds no tensor, so nothing is read or loaded
                 let fresh = trainer.optimizer_state().map_err(js_err)?;
@@ -435,7 +479,8 @@ async fn score_responses(
     let pad = tok.pad_id().or(tok.eos_id()).unwrap_or(0);
     let t = seqs.iter().map(Vec::len).max().unwrap_or(1);
     let ids: Vec<i64> = seqs.iter().flat_map(|s| (0..t).map(|j| s.get(j).copied().unwrap_or(pad) as i64)).collect();
-    let lengths: Vec<usize> = seqs.iter().map(Vec::len).collect();
+    // read where training reads: the last token that is not pad (pad may be eos, which ends every response)
+    let lengths: Vec<usize> = seqs.iter().map(|s| score_length(s, pad)).collect();
     let (device, _) = backend();
     let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [seqs.len(), t]), &device);
     let rewards = model.valid().forward(ids, &lengths);
