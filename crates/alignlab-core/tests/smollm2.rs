@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use alignlab_core::generate::{GenerateOptions, greedy};
+use alignlab_core::generate::{GenerateOptions, generate};
 use alignlab_core::objectives::logprob::token_logps;
 use alignlab_core::pretrained::Pretrained;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -38,9 +38,9 @@ fn greedy_answer_to_the_france_prompt_is_paris() {
     let m = model();
     let ids = m.tokenizer.encode(FRANCE).unwrap();
     assert_eq!(ids, [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]);
-    let opts = GenerateOptions { max_new_tokens: 16, stop_tokens: vec![2] };
-    let out = pollster::block_on(greedy(&m.model, &ids, &opts, |_| {})).unwrap();
-    assert_eq!(m.tokenizer.decode(&out, true).unwrap(), "The capital of France is Paris.");
+    let opts = GenerateOptions { max_new_tokens: 16, stop_tokens: vec![2], ..Default::default() };
+    let out = pollster::block_on(generate(&m.model, &[&ids], &opts, Some(&m.tokenizer), |_| {})).unwrap();
+    assert_eq!(out[0][0].text.as_deref(), Some("The capital of France is Paris."));
 }
 
 #[test]
@@ -60,4 +60,24 @@ fn mean_nll_of_the_lily_text_is_1_733_nats() {
     let nll = -logps.mean().into_scalar::<f32>() as f64;
     eprintln!("mean NLL over {n} next-token predictions: {nll:.4}");
     assert!((nll - 1.733).abs() < 0.01, "mean NLL {nll}");
+}
+
+#[test]
+fn top_k_1_samples_are_greedy_and_a_stop_string_cuts_the_text_before_it() {
+    let m = model();
+    let ids = m.tokenizer.encode(FRANCE).unwrap();
+    let opts = GenerateOptions {
+        max_new_tokens: 16,
+        temperature: 0.7,
+        top_k: 1,
+        stop_tokens: vec![2],
+        stop: vec![" Paris".into()],
+        n: 2,
+        seed: 9,
+        ..Default::default()
+    };
+    let out = pollster::block_on(generate(&m.model, &[&ids], &opts, Some(&m.tokenizer), |_| {})).unwrap();
+    for sample in &out[0] {
+        assert_eq!(sample.text.as_deref(), Some("The capital of France is"));
+    }
 }
