@@ -27,6 +27,13 @@ test('a reward model trained in the page scores the before/after answers as the 
   await expect(status).toHaveAttribute('data-state', 'finished', { timeout: 300_000 });
   await expect(page.locator('#compare-rm option')).toHaveText(['no reward model', 'reward model 1 (4 steps)']);
   await expect(page.locator('#compare-rm')).toHaveValue(/.+/); // the new one is chosen
+  // the trained reward model downloads as safetensors with its head
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#train-download').click()]);
+  expect(download.suggestedFilename()).toBe('alignlab-reward-model-step4.safetensors');
+  const bytes = await readFile(await download.path());
+  const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
+  expect(header['score.weight'].shape).toEqual([1, 64]);
+  expect(header.__metadata__.step).toBe('4');
 
   // a DPO run for the "after" answer; the reward model stays for scoring
   await form.locator('[name=objective]').selectOption('dpo');

@@ -41,30 +41,35 @@ test('a DPO run checkpointed at step 2 continues in a fresh trainer: the same st
 
   // step 3 is computed on the checkpoint's weights and the same batch, before any update: the same loss as
   // the uninterrupted run's step 3. AdamW restarts, so step 4 moves differently.
-  const policy = base.withSafetensors(cloned.weights);
-  const resumed = alignlab.train(policy, TINY_DPO, data, { resumeFrom: cloned });
+  const resumed = alignlab.train(base, TINY_DPO, data, { resumeFrom: cloned });
   const rest = (await resumed.done).metrics;
   resumed.trainer.free();
   assert.deepEqual(rest.map((m) => m.step), [3, 4, 5]);
   assert.ok(Math.abs(rest[0].loss - straight[2].loss) < 1e-6, `step 3: ${rest[0].loss} vs ${straight[2].loss}`);
   assert.ok(Math.abs(rest[0]['rewards/margins'] - straight[2]['rewards/margins']) < 1e-6);
   assert.notEqual(rest[1].loss, straight[3].loss);
-  // resuming from the base model instead gives step 3 on other weights: the check above can fail
-  const wrong = await alignlab.Trainer.resume(base, TINY_DPO, data, cloned);
+  // the checkpoint's weights as a model of their own (Model.withSafetensors) give the same step 3
+  const policy = base.withSafetensors(cloned.weights);
+  const again = await alignlab.Trainer.resume(policy, TINY_DPO, data, { state: cloned.state });
+  assert.ok(Math.abs((await again.step(1))[0].loss - straight[2].loss) < 1e-6);
+  again.free();
+  policy.free();
+  // without the weights the base model is the policy: step 3 on other weights, so the check above can fail
+  const wrong = await alignlab.Trainer.resume(base, TINY_DPO, data, { state: cloned.state });
   const [w3] = await wrong.step(1);
   assert.ok(Math.abs(w3.loss - straight[2].loss) > 1e-6);
   wrong.free();
-  policy.free();
 
   // bad checkpoints are refused with a reason
   await assert.rejects(alignlab.Trainer.resume(base, TINY_DPO, truthfulqaJsonl(8), c2), /trained on 16 pairs, this run has 8/);
   await assert.rejects(alignlab.Trainer.resume(base, TINY_DPO, data, { state: { ...c2.state, rng: 'x' } }), /checkpoint state: rng "x"/);
   assert.throws(() => base.withSafetensors(new Uint8Array([1, 2, 3])));
-  await assert.rejects(alignlab.Trainer.resume(base, { ...TINY_DPO, objective: 'reward' }, data, c2), /score head cannot be reloaded/);
+  await assert.rejects(alignlab.Trainer.resume(base, TINY_DPO, data, { ...c2, weights: new Uint8Array(8) }), /checkpoint weights: /);
+  await assert.rejects(alignlab.Trainer.resume(base, { ...TINY_DPO, objective: 'reward' }, data, { state: c2.state }), /needs its checkpoint's weights/);
   base.free();
 });
 
-test('a reward-model run scores responses: zero before training (zero head), the trained order after', { skip }, async () => {
+test('a reward-model run scores responses (zero head first, the trained order after) and resumes from a checkpoint with its head', { skip }, async () => {
   await alignlab.init({ backend: 'cpu' });
   const base = alignlab.Model.fromGguf(alignlab.tinyGguf(0));
   const pairs = Array.from({ length: 8 }, (_, i) => ({ prompt: `Q${i}: is it true?`, chosen: ' Yes, it is true.', rejected: ' nope' }));
@@ -79,9 +84,24 @@ test('a reward-model run scores responses: zero before training (zero head), the
   // the same numbers as the training metrics' view of the pairs: accuracy 1 once it has learned them
   assert.equal((await trainer.evaluate()).accuracy, 1);
   assert.deepEqual(await trainer.scoreResponses('Q0: is it true?', []), []);
-  const ck = await trainer.checkpoint();
-  assert.ok(ck.weights.byteLength > 1000); // with score.weight
   trainer.free();
+
+  // a reward run checkpointed at step 4 continues with its head: step 5 has the uninterrupted run's loss
+  const whole = await alignlab.Trainer.create(base, config, data);
+  const straight = await steps(whole);
+  whole.free();
+  const kept = [];
+  const run = alignlab.train(base, config, data, { checkpointEvery: 4, onCheckpoint: (c) => kept.push(structuredClone(c)) });
+  (await run.done).trainer.free();
+  assert.deepEqual(kept.map((c) => c.step), [4, 8, 12]);
+  const resumed = alignlab.train(base, config, data, { resumeFrom: kept[0] });
+  const rest = (await resumed.done).metrics;
+  assert.equal(rest[0].step, 5);
+  assert.ok(Math.abs(rest[0].loss - straight[4].loss) < 1e-6, `step 5: ${rest[0].loss} vs ${straight[4].loss}`);
+  assert.ok(Math.abs(rest[0].accuracy - straight[4].accuracy) < 1e-6);
+  // the resumed trainer scores with the reloaded head
+  assert.equal((await resumed.trainer.scoreResponses('Q0: is it true?', [' nope'])).length, 1);
+  resumed.trainer.free();
 
   const dpo = await alignlab.Trainer.create(base, TINY_DPO, tinyDpoData());
   await assert.rejects(dpo.scoreResponses('p', ['a']), /only a reward-model run scores responses/);

@@ -37,6 +37,7 @@ const el = {
   pause: $('train-pause'),
   resume: $('train-resume'),
   stop: $('train-stop'),
+  download: $('train-download'),
   trainStatus: $('train-status'),
   chart: $('chart'),
   summary: $('train-summary'),
@@ -110,6 +111,7 @@ function refreshButtons() {
   el.pause.disabled = !running; // a pause asked for while preparing takes effect before the first step
   el.resume.disabled = page.trainState !== 'paused';
   el.stop.disabled = !active;
+  el.download.disabled = !['paused', 'finished', 'stopped'].includes(page.trainState) || page.busy;
   el.compareRun.disabled = !page.modelLoaded || running || page.busy;
   el.compareTrainRm.disabled = !page.modelLoaded || !page.pairsOk || active || page.busy;
   el.recoveryResume.disabled = !page.backend || active || page.busy;
@@ -499,20 +501,15 @@ async function saveCheckpoint(runId, checkpoint) {
   }
 }
 
-/** Words for a stored checkpoint and whether it can be resumed here. */
+/** Words for a stored checkpoint. */
 function describeRecord(record) {
-  const what = record.objective === 'dpo' ? 'DPO' : 'reward-model';
-  const resumable = record.objective === 'dpo';
-  return {
-    resumable,
-    text:
-      `The ${what} run’s checkpoint of step ${record.checkpoint.step}` +
-      (record.totalSteps ? ` of ${record.totalSteps}` : '') +
-      ` (${new Date(record.savedAt).toLocaleString()}) is kept in this browser.` +
-      (resumable
-        ? ' Resume continues the run from it (same data order and reference; AdamW’s moments start again).'
-        : ' A reward model cannot be resumed yet (its score head cannot be reloaded): train it again.'),
-  };
+  const what = record.objective === 'dpo' ? 'DPO' : record.objective === 'reward' ? 'reward-model' : record.objective;
+  return (
+    `The ${what} run’s checkpoint of step ${record.checkpoint.step}` +
+    (record.totalSteps ? ` of ${record.totalSteps}` : '') +
+    ` (${new Date(record.savedAt).toLocaleString()}) is kept in this browser.` +
+    ' Resume continues the run from it (same data order and reference; AdamW’s moments start again).'
+  );
 }
 
 async function offerRecovery(prefix = '') {
@@ -525,9 +522,8 @@ async function offerRecovery(prefix = '') {
     el.recoveryDiscard.hidden = true;
     return;
   }
-  const { text, resumable } = describeRecord(record);
-  el.recoveryText.textContent = (prefix ? `${prefix} ` : '') + text;
-  el.recoveryResume.hidden = !resumable;
+  el.recoveryText.textContent = (prefix ? `${prefix} ` : '') + describeRecord(record);
+  el.recoveryResume.hidden = false;
   el.recoveryDiscard.hidden = false;
   el.recovery.hidden = false;
   el.recovery.dataset.step = String(record.checkpoint.step);
@@ -601,6 +597,17 @@ el.compareTrainRm.addEventListener('click', () => {
   el.start.click();
 });
 el.pause.addEventListener('click', () => client.request('pause'));
+el.download.addEventListener('click', () =>
+  task(async () => {
+    const { bytes, step, objective } = await client.request('weights');
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `alignlab-${objective === 'reward' ? 'reward-model' : 'policy'}-step${step}.safetensors`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }),
+);
 el.resume.addEventListener('click', () => client.request('resume'));
 el.stop.addEventListener('click', () => client.request('stop'));
 

@@ -12,6 +12,8 @@
 //   { id, type: 'pause' } | { id, type: 'resume' } | { id, type: 'stop' }   → null
 //   { id, type: 'generate', which: 'original' | 'policy', prompt, options } → { text }
 //   { id, type: 'score', runId, prompt, responses: string[] }              → number[] (a reward-model run's)
+//   { id, type: 'weights' }                                                 → { bytes, step, objective } of the
+//                                                                              run the page follows (safetensors)
 //   { id, type: 'generateCandidates', prompts, n, options }                 → { items: {prompt, responses}[],
 //                                                                              cancelled }
 //   { id, type: 'cancelGenerate' }                                          → null
@@ -42,6 +44,7 @@ export const REQUESTS = Object.freeze([
   'evaluate',
   'agreement',
   'score',
+  'weights',
   'generateCandidates',
   'cancelGenerate',
   'loseDevice',

@@ -10,7 +10,7 @@ let current = null; // runId of the run the page follows
 let policyRunId = null; // the latest DPO-family run: the "after" of the compare view
 let policy = null; // cached trainer.policy() and the step it was taken at
 let policyStep = -1;
-/** Reward-model runs kept for scoring beside the latest one. */
+/** Reward-model runs kept for scoring (the latest ones). */
 const KEPT_REWARD_RUNS = 3;
 let device = null; // the WebGPU device the wasm asked for (seen through requestDevice)
 let cancelGenerate = false;
@@ -145,9 +145,8 @@ const handlers = {
     makeRoom(config.objective);
     let markStarted;
     const started = new Promise((resolve) => (markStarted = resolve));
-    // a resumed run starts from the checkpoint's weights; the reference log-probs come with its state
-    const start = resumeFrom ? model.withSafetensors(resumeFrom.weights) : model;
-    const run = alignlab.train(start, config, data, {
+    // a resumed run continues the checkpoint's weights; the reference log-probs come with its state
+    const run = alignlab.train(model, config, data, {
       onMetrics: (batch) => post({ type: 'metrics', runId, batch }),
       onStateChange: (state) => {
         if (state !== 'preparing') markStarted();
@@ -165,7 +164,6 @@ const handlers = {
     trainState(runId);
     // answer once the trainer exists (DPO has computed its reference log-probs), or with its error
     await Promise.race([started, run.done.catch(() => {})]);
-    if (start !== model) run.done.finally(() => start.free()).catch(() => {});
     run.done.then(
       () => trainState(runId),
       (err) => trainState(runId, { error: err.message }),
@@ -202,6 +200,15 @@ const handlers = {
       onToken: (piece) => post({ type: 'token', id, piece }),
     });
     return { text };
+  },
+
+  /** The followed run's trained weights as safetensors bytes (transferred). */
+  async weights() {
+    const entry = runs.get(current);
+    if (!entry?.run.trainer) throw new Error('train first: there are no trained weights yet');
+    if (entry.run.state === 'running' || entry.run.state === 'preparing') throw new Error('pause or stop training first');
+    const bytes = await entry.run.trainer.weights();
+    return { bytes, step: entry.run.trainer.stepCount(), objective: entry.objective };
   },
 
   /** Rewards of `responses` to `prompt` under a kept reward-model run. */
