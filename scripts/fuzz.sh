@@ -17,7 +17,14 @@ for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   echo "== fuzz $t for ${seconds}s"
   # -rss_limit_mb: an input that makes a reader allocate gigabytes is a finding, as is a panic or a 10 s hang
+  rc=0
   cargo +nightly fuzz run --sanitizer none "$t" "corpus/$t" "seeds/$t" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 2>&1 |
-    tee "/tmp/alignlab-fuzz-$t.log" | grep -E "^(#[0-9]+ +(DONE|INITED)|stat::|==|SUMMARY|thread '|panicked)" || true
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
+    > "/tmp/alignlab-fuzz-$t.log" 2>&1 || rc=$?
+  grep -E "^(#[0-9]+ +(DONE|INITED)|stat::|==[0-9]+== ERROR|SUMMARY|thread '|error(\[|:))" "/tmp/alignlab-fuzz-$t.log" || true
+  if [ "$rc" -ne 0 ]; then
+    echo "fuzz $t: exit $rc (a finding is in fuzz/artifacts/$t; the whole log is /tmp/alignlab-fuzz-$t.log)"
+    status=1
+  fi
 done
+exit "${status:-0}"

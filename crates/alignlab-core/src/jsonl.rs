@@ -8,15 +8,18 @@ use std::io::{self, BufRead};
 /// One line of input, numbered from 1, without its line ending.
 #[derive(Debug, PartialEq)]
 pub enum Line {
-    Text {
-        line: usize,
-        text: String,
-    },
-    /// Longer than the bound (its bytes were skipped, not kept), or not UTF-8.
-    Bad {
-        line: usize,
-        reason: String,
-    },
+    Text { line: usize, text: String },
+    Bad { line: usize, problem: Problem },
+}
+
+/// Why a line was not returned.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum Problem {
+    /// Longer than the bound: its bytes were skipped, not kept.
+    #[error("line is {len} bytes, more than the limit of {max}")]
+    TooLong { len: usize, max: usize },
+    #[error("not UTF-8 (byte {at})")]
+    NotUtf8 { at: usize },
 }
 
 /// An iterator over the lines of `reader`; blank lines are skipped. I/O errors end the iteration with the error.
@@ -80,9 +83,9 @@ impl<R: BufRead> Iterator for JsonlLines<R> {
             }
             self.line += 1;
             let line = self.line;
+            let max = self.max_line_bytes;
             if over {
-                let reason = format!("the line is longer than {} bytes", self.max_line_bytes);
-                return Some(Ok(Line::Bad { line, reason }));
+                return Some(Ok(Line::Bad { line, problem: Problem::TooLong { len: consumed, max } }));
             }
             let mut bytes = self.buf.as_slice();
             if line == 1 {
@@ -90,17 +93,13 @@ impl<R: BufRead> Iterator for JsonlLines<R> {
             }
             bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
             bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-            if bytes.len() > self.max_line_bytes {
-                let reason = format!("the line is longer than {} bytes", self.max_line_bytes);
-                return Some(Ok(Line::Bad { line, reason }));
+            if bytes.len() > max {
+                return Some(Ok(Line::Bad { line, problem: Problem::TooLong { len: bytes.len(), max } }));
             }
             match std::str::from_utf8(bytes) {
                 Ok(text) if text.trim().is_empty() => continue,
                 Ok(text) => return Some(Ok(Line::Text { line, text: text.to_string() })),
-                Err(e) => {
-                    let reason = format!("not UTF-8 (byte {})", e.valid_up_to());
-                    return Some(Ok(Line::Bad { line, reason }));
-                }
+                Err(e) => return Some(Ok(Line::Bad { line, problem: Problem::NotUtf8 { at: e.valid_up_to() } })),
             }
         }
         None
@@ -134,9 +133,9 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Line::Bad { line: 1, reason: "the line is longer than 10 bytes".into() },
+                Line::Bad { line: 1, problem: Problem::TooLong { len: 101, max: 10 } },
                 text(2, "ok"),
-                Line::Bad { line: 3, reason: "not UTF-8 (byte 0)".into() },
+                Line::Bad { line: 3, problem: Problem::NotUtf8 { at: 0 } },
                 text(4, "fine"),
             ]
         );

@@ -3,9 +3,11 @@
 //! The core takes bytes (weights, tokenizer, JSONL) and a `burn::tensor::Device`, and returns metrics and
 //! weights as bytes. It names no backend: each surface (CLI, wasm) enables the backends it ships.
 
+pub mod convert;
 pub mod data;
 pub mod eval;
 pub mod generate;
+pub mod jsonl;
 pub mod metrics;
 pub mod model;
 pub mod objectives;
