@@ -130,3 +130,45 @@ fn a_trained_reward_model_saves_and_reloads_to_identical_rewards() {
     let AnyRewardModel::Decoder(m, _) = &back.model else { panic!("a decoder") };
     assert_eq!(pollster::block_on(score_rewards(m, &pairs, 4, pad, &device)).unwrap(), before);
 }
+
+#[test]
+fn a_reward_run_resumed_from_its_saved_folder_continues_the_loss_curve() {
+    let device = Device::flex();
+    let pre = Pretrained::from_gguf(tiny_gguf(0), &device).unwrap();
+    let config: TrainConfig = serde_json::from_str(
+        r#"{"objective": "reward", "learning_rate": 0.01, "batch_size": 2, "max_steps": 4, "max_length": 128,
+            "max_prompt_length": 64, "seed": 3}"#,
+    )
+    .unwrap();
+    let report = read_preferences("pairs.jsonl", PAIRS, &ReadOptions::default()).unwrap();
+    let pairs: Vec<_> = report
+        .records
+        .iter()
+        .take(6)
+        .map(|r| tokenize_pair(&pre.tokenizer, r, &config.tokenize_options()).unwrap())
+        .collect();
+    let new = |backbone: Backbone| {
+        pollster::block_on(Trainer::new(backbone, pairs.clone(), config.clone(), 2, &device)).unwrap()
+    };
+    let losses = |t: &mut Trainer, n| -> Vec<f64> {
+        pollster::block_on(t.steps(n)).unwrap().iter().map(|m| m[alignlab_core::metrics::LOSS]).collect()
+    };
+    let mut whole = new(Backbone::Decoder(pre.model.clone()));
+    let want = losses(&mut whole, 4);
+
+    let mut first = new(Backbone::Decoder(pre.model.clone()));
+    let mut got = losses(&mut first, 2);
+    let model = AnyRewardModel::Decoder(first.reward_model().unwrap().valid(), pre.config.clone());
+    let files = pollster::block_on(reward_hf_files(&model, Some(&pre.tokenizer), 2, &[])).unwrap();
+    let (state, optimizer) = (first.state(), first.optimizer_state().unwrap());
+    let state = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+    let AnyRewardModel::Decoder(saved, _) = PretrainedReward::from_hf_files(files, &device).unwrap().model else {
+        panic!("a decoder")
+    };
+    let mut second = new(Backbone::Reward(saved));
+    second.restore(state, optimizer).unwrap();
+    got.extend(losses(&mut second, 2));
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-6, "resumed {got:?} vs uninterrupted {want:?}");
+    }
+}

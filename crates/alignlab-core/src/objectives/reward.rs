@@ -8,6 +8,14 @@
 //! + centering    c · (r_w + r_l)²                     TRL's `center_rewards_coefficient` (Eisenstein et al. 2023)
 //! ```
 //! A pair without a strength is a plain Bradley–Terry term (margin 0, scale 1).
+//!
+//! Ratings train a model of k heads by regression (SteerLM; HelpSteer2's attributes, labels 0–4):
+//!
+//! ```text
+//! regression  L = Σ_a m_a · (r_a(x, y) − label_a)²     m_a = 1 where the record rates attribute a, else 0
+//! ```
+//! summed over attributes as METHODS.md §A1 writes it (a mean over attributes would only rescale the
+//! learning rate by 1/k); the loop averages it over examples.
 
 use burn::tensor::{Tensor, activation};
 use serde::{Deserialize, Serialize};
@@ -50,6 +58,13 @@ impl RewardLoss {
     }
 }
 
+/// Per-example regression loss `Σ_a m_a·(r_a − y_a)²` from scores, labels and a mask, all `[n, k]` (the
+/// mask is 1 where a label exists; a missing label's entry in `labels` is ignored). Returns `[n]`.
+pub fn regression_loss(scores: Tensor<2>, labels: Tensor<2>, mask: Tensor<2>) -> Tensor<1> {
+    let [n, _] = scores.dims();
+    ((scores - labels).square() * mask).sum_dim(1).reshape([n])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +103,42 @@ mod tests {
             for (g, w) in got.iter().zip(want) {
                 assert!((g - w).abs() < 2e-6, "{loss_type:?} c={c}: {got:?} vs {want:?}");
             }
+        }
+    }
+
+    fn t2(v: &[f32], cols: usize, device: &Device) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(v.to_vec(), [v.len() / cols, cols]), device)
+    }
+
+    #[test]
+    fn regression_matches_hand_computation() {
+        // Two examples, three attributes; the second lacks its third label (mask 0, label ignored).
+        // (1.5 − 2)² + (0 − 1)² + (3 − 4)² = 0.25 + 1 + 1 = 2.25;  (−1 − 0)² + (2.5 − 2.5)² = 1.
+        let d = Device::flex();
+        let scores = t2(&[1.5, 0.0, 3.0, -1.0, 2.5, 7.0], 3, &d);
+        let labels = t2(&[2.0, 1.0, 4.0, 0.0, 2.5, 0.0], 3, &d);
+        let mask = t2(&[1.0, 1.0, 1.0, 1.0, 1.0, 0.0], 3, &d);
+        let got = values(regression_loss(scores, labels, mask));
+        assert!((got[0] - 2.25).abs() < 1e-6 && (got[1] - 1.0).abs() < 1e-6, "{got:?}");
+    }
+
+    #[test]
+    fn regression_gradient_matches_finite_differences() {
+        let d = Device::flex().autodiff();
+        let s = [0.3f32, -1.2, 2.0, 0.7];
+        let (labels, mask) = (t2(&[1.0, 0.0, 4.0, 2.0], 2, &d), t2(&[1.0, 1.0, 0.0, 1.0], 2, &d));
+        let total = |s: &[f32]| values(regression_loss(t2(s, 2, &d), labels.clone(), mask.clone()).sum())[0];
+        let x = t2(&s, 2, &d).require_grad();
+        let loss = regression_loss(x.clone(), labels.clone(), mask.clone()).sum();
+        let g: Vec<f64> = x.grad(&loss.backward()).unwrap().into_data().iter::<f32>().map(f64::from).collect();
+        // ∂/∂r = 2·m·(r − y): the masked entry (index 2) has none.
+        assert_eq!(g[2], 0.0);
+        for i in 0..4 {
+            let (mut up, mut down) = (s, s);
+            up[i] += 1e-2;
+            down[i] -= 1e-2;
+            let fd = (total(&up) - total(&down)) / 2e-2;
+            assert!((fd - g[i]).abs() < 1e-3, "{i}: fd {fd} vs {}", g[i]);
         }
     }
 
