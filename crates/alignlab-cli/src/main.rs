@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use alignlab_core::data::{
-    PreferenceRecord, ReadOptions, Text, TokenizeOptions, TokenizedPair, list_to_pairs, pairs_to_unpaired, read_lists,
-    read_oasst_trees, read_preferences, tokenize_pair, train_eval_split,
+    PreferenceRecord, ReadOptions, Text, TokenizeOptions, TokenizedPair, read_preferences, tokenize_pair,
+    train_eval_split,
 };
 use alignlab_core::eval::kl::{KlOptions, kl_to_reference};
 use alignlab_core::eval::preference::{auroc, reward_metrics, reward_metrics_by_group};
@@ -799,40 +799,41 @@ fn read_train_data(
     Ok(data)
 }
 
-/// `alignlab convert`: reads one format, writes another as JSONL.
+/// `alignlab convert`: reads one format, writes another as JSONL, line by line (the core's `convert`).
 fn convert(a: ConvertArgs) -> Result<()> {
+    use alignlab_core::convert::{self, ConvertOptions, Format, Target};
     let name = a.data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let text = fs::read_to_string(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
-    let opts = ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() };
-    fn jsonl<T: serde::Serialize>(records: &[T]) -> Result<String> {
-        let mut out = String::new();
-        for r in records {
-            out.push_str(&serde_json::to_string(r)?);
-            out.push('\n');
-        }
-        Ok(out)
-    }
-    let (out, skipped, what) = match a.kind {
-        ConvertKind::OasstLists => {
-            let r = read_oasst_trees(&name, &text, &opts)?;
-            (jsonl(&r.records)?, r.skipped, format!("{} ranked lists", r.records.len()))
-        }
-        ConvertKind::ListsToPairs => {
-            let r = read_lists(&name, &text, &opts)?;
-            let pairs: Vec<_> = r.records.iter().flat_map(list_to_pairs).collect();
-            let ties = pairs.iter().filter(|p| p.tie).count();
-            (jsonl(&pairs)?, r.skipped, format!("{} pairs ({ties} ties)", pairs.len()))
-        }
-        ConvertKind::PairsToUnpaired => {
-            let r = read_preferences(&name, &text, &opts)?;
-            let ex = pairs_to_unpaired(&r.records);
-            (jsonl(&ex)?, r.skipped, format!("{} unpaired examples", ex.len()))
-        }
+    let (from, to) = match a.kind {
+        ConvertKind::OasstLists => (Format::Oasst, Target::Lists),
+        ConvertKind::ListsToPairs => (Format::Lists, Target::Pairs),
+        ConvertKind::PairsToUnpaired => (Format::Pairs, Target::Unpaired),
     };
-    for (line, reason) in &skipped {
+    let input = fs::File::open(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
+    let tmp = a.out.with_extension("tmp");
+    let output = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let opts = ConvertOptions {
+        read: ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() },
+        from: Some(from),
+        drop_ties: false,
+    };
+    let report = convert::convert(
+        std::io::BufReader::new(input),
+        std::io::BufWriter::new(output),
+        &name,
+        to,
+        None,
+        &opts,
+    )?;
+    fs::rename(&tmp, &a.out).with_context(|| format!("moving {} into place", tmp.display()))?;
+    for (line, reason) in &report.skipped {
         eprintln!("skipped {name}:{line}: {reason}");
     }
-    write_file(&a.out, out.as_bytes())?;
-    eprintln!("wrote {what} to {}", a.out.display());
+    eprintln!(
+        "wrote {} records ({} ties) from {} to {}",
+        report.records_written,
+        report.ties,
+        report.records_read,
+        a.out.display()
+    );
     Ok(())
 }
