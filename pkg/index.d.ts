@@ -173,6 +173,11 @@ export interface TrainConfig {
   lipoLossType?: "lambda" | "list_mle" | "pair_logistic" | "pair_hinge" | "softmax";
   /** LiPO: most responses per list; longer lists keep their first ones (8). */
   maxListLength?: number;
+  /** MODPO: weights w_k, then one per margin reward model, summing to 1 (absent: DPO). The margin rewards are
+   * set by the CLI's `alignlab modpo`; the package has no way to pass them yet. */
+  modpoWeights?: number[];
+  /** MODPO: "sigmoid" (the paper) or "hinge". */
+  modpoLossType?: "sigmoid" | "hinge";
 }
 
 /** The option names `trainConfigToWasm` accepts. */

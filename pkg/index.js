@@ -364,6 +364,8 @@ export const TRAIN_OPTIONS = Object.freeze([
   'undesirableWeight',
   'lipoLossType',
   'maxListLength',
+  'modpoWeights',
+  'modpoLossType',
 ]);
 
 const OBJECTIVES = ['dpo', 'reward', 'kto', 'lipo'];
