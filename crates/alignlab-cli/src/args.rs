@@ -54,7 +54,7 @@ pub enum Command {
     Kto(TrainArgs),
     /// LiPO on ranked lists (Liu et al. 2024): {"prompt", "responses": [...], "ranking": [best … worst] | "scores":
     /// [...]} JSONL; tie groups as inner lists of the ranking or equal scores. --lipo-loss-type picks LiPO-λ
-    /// (default), list_mle, pair_logistic, pair_hinge or softmax. `alignlab convert oasst-lists` makes lists from
+    /// (default), list_mle, pair_logistic, pair_hinge or softmax. `alignlab convert --to lists` makes lists from
     /// OpenAssistant trees.
     ///
     /// Example: alignlab lipo --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data lists.jsonl --beta 0.05
@@ -66,11 +66,15 @@ pub enum Command {
     ///
     /// Example: alignlab modpo --model base.gguf --data helpful.jsonl --margin-reward-model runs/harmless-rm --modpo-weights 0.5,0.5
     Modpo(TrainArgs),
-    /// Convert between data formats, writing JSONL: OpenAssistant trees to ranked lists, lists to pairs (all pairs,
-    /// strength from score gaps, ties kept as "tie": true), pairs to unpaired examples (TRL's
-    /// unpair_preference_dataset).
+    /// Convert between data formats line by line (a file of any size in one line's memory), writing JSONL:
+    /// OpenAssistant trees to ranked lists, lists to pairs (all pairs, strength from score gaps, ties kept as
+    /// "tie": true unless --drop-ties), pairs to unpaired examples (TRL's unpair_preference_dataset), plain text to
+    /// chat messages and back (--to plain renders with --model's chat template, as TRL's maybe_apply_chat_template).
+    /// The input format is detected from the first record. `--to check` only validates and counts.
     ///
-    /// Example: alignlab convert oasst-lists --data en_100_tree.jsonl --out lists.jsonl
+    /// Example: alignlab convert --data en_100_tree.jsonl --to lists --out lists.jsonl
+    ///
+    /// Example: alignlab convert --data pairs.jsonl --to check --skip-bad-lines
     Convert(ConvertArgs),
     /// Evaluate a trained policy against its reference on preference pairs, without training: implicit-reward
     /// accuracy (ties count half), margins, calibration (ECE with a reliability table), overall and per
@@ -152,26 +156,49 @@ pub struct EvalArgs {
 
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
-    #[arg(value_enum)]
-    pub kind: ConvertKind,
-    /// The input file (JSONL, or a JSON array of records).
+    /// The input file: JSONL pairs, unpaired examples, ranked lists or OpenAssistant trees.
     #[arg(long)]
     pub data: PathBuf,
-    /// Where to write the JSONL.
+    /// What to write.
+    #[arg(long, value_enum)]
+    pub to: ConvertTo,
+    /// The input format (detected from the first record's keys when absent).
+    #[arg(long, value_enum)]
+    pub from: Option<ConvertFrom>,
+    /// Where to write the JSONL (required except with --to check); written to a temporary file first.
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
+    /// The model whose chat template --to plain renders with (GGUF, Hugging Face folder or hf://).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Leave out pairs marked as ties.
+    #[arg(long)]
+    pub drop_ties: bool,
+    /// Skip bad lines (each is listed with its reason) instead of stopping at the first.
     #[arg(long)]
     pub skip_bad_lines: bool,
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvertTo {
+    /// Only read and count: every record is checked, nothing is written.
+    Check,
+    Pairs,
+    Unpaired,
+    /// Ranked lists (from OpenAssistant trees).
+    Lists,
+    /// Every plain-text field as chat messages (user prompt, assistant responses).
+    Chat,
+    /// Every conversation rendered to text with --model's chat template.
+    Plain,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum ConvertKind {
-    /// OpenAssistant message trees → one ranked list per prompter turn with two or more ranked replies.
-    OasstLists,
-    /// Ranked lists → every pair of each list.
-    ListsToPairs,
-    /// Preference pairs → unpaired examples (chosen desirable, rejected undesirable; ties left out).
-    PairsToUnpaired,
+pub enum ConvertFrom {
+    Pairs,
+    Unpaired,
+    Lists,
+    Oasst,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

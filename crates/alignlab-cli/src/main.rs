@@ -30,7 +30,7 @@ use alignlab_core::train::{
 };
 use alignlab_core::weights::safetensors::{SafetensorsSource, to_safetensors};
 use anyhow::{Context, Result, bail};
-use args::{Cli, Command, ConvertArgs, ConvertKind, DeviceArg, EvalArgs, GenerateArgs, TrainArgs};
+use args::{Cli, Command, ConvertArgs, ConvertFrom, ConvertTo, DeviceArg, EvalArgs, GenerateArgs, TrainArgs};
 use burn::tensor::Device;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -477,11 +477,12 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
         let share = 100.0 * trainable as f64 / total as f64;
         eprintln!("trainable params: {trainable} || all params: {total} || trainable%: {share:.4}");
     }
+    // held-out data first: restoring replaces its reference log-probs with the checkpoint's
+    pollster::block_on(trainer.set_eval_data(eval_pairs))?;
     if let Some((state, optimizer)) = resume {
         eprintln!("resuming at step {} of {}", state.step, state.total_steps);
         trainer.restore(state, optimizer)?;
     }
-    pollster::block_on(trainer.set_eval_data(eval_pairs))?;
     if objective == Objective::Modpo {
         let m = config_margin_rms(&trainer)?;
         if m != a.margin_reward_model.len() {
@@ -803,37 +804,66 @@ fn read_train_data(
 fn convert(a: ConvertArgs) -> Result<()> {
     use alignlab_core::convert::{self, ConvertOptions, Format, Target};
     let name = a.data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (from, to) = match a.kind {
-        ConvertKind::OasstLists => (Format::Oasst, Target::Lists),
-        ConvertKind::ListsToPairs => (Format::Lists, Target::Pairs),
-        ConvertKind::PairsToUnpaired => (Format::Pairs, Target::Unpaired),
+    let to = match a.to {
+        ConvertTo::Check => Target::Same,
+        ConvertTo::Pairs => Target::Pairs,
+        ConvertTo::Unpaired => Target::Unpaired,
+        ConvertTo::Lists => Target::Lists,
+        ConvertTo::Chat => Target::Chat,
+        ConvertTo::Plain => Target::Plain,
+    };
+    let from = a.from.map(|f| match f {
+        ConvertFrom::Pairs => Format::Pairs,
+        ConvertFrom::Unpaired => Format::Unpaired,
+        ConvertFrom::Lists => Format::Lists,
+        ConvertFrom::Oasst => Format::Oasst,
+    });
+    let tokenizer = match &a.model {
+        Some(model) => Some(load_tokenizer(model)?),
+        None => None,
     };
     let input = fs::File::open(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
-    let tmp = a.out.with_extension("tmp");
-    let output = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     let opts = ConvertOptions {
         read: ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() },
-        from: Some(from),
-        drop_ties: false,
+        from,
+        drop_ties: a.drop_ties,
     };
-    let report = convert::convert(
-        std::io::BufReader::new(input),
-        std::io::BufWriter::new(output),
-        &name,
-        to,
-        None,
-        &opts,
-    )?;
-    fs::rename(&tmp, &a.out).with_context(|| format!("moving {} into place", tmp.display()))?;
+    let run = |output: &mut dyn std::io::Write| {
+        convert::convert(std::io::BufReader::new(&input), output, &name, to, tokenizer.as_ref(), &opts)
+    };
+    let report = match (a.to, &a.out) {
+        (ConvertTo::Check, _) => run(&mut std::io::sink())?,
+        (_, None) => bail!("--out is needed to write the converted records (or use --to check)"),
+        (_, Some(out)) => {
+            let tmp = out.with_extension("tmp");
+            let file = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+            let report = run(&mut std::io::BufWriter::new(file))?;
+            fs::rename(&tmp, out).with_context(|| format!("moving {} into place", tmp.display()))?;
+            report
+        }
+    };
     for (line, reason) in &report.skipped {
         eprintln!("skipped {name}:{line}: {reason}");
     }
-    eprintln!(
-        "wrote {} records ({} ties) from {} to {}",
-        report.records_written,
-        report.ties,
-        report.records_read,
-        a.out.display()
-    );
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// The tokenizer (and chat template) of a model file or folder, without its weights.
+fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
+    let path = hub::resolve(path)?;
+    let what = || format!("reading the tokenizer of {}", path.display());
+    if path.is_dir() {
+        let read = |n: &str| fs::read(path.join(n)).ok();
+        let json = read("tokenizer.json").ok_or_else(|| anyhow::anyhow!("{} has no tokenizer.json", path.display()))?;
+        let mut tok = Tokenizer::from_hf(&json, read("tokenizer_config.json").as_deref()).with_context(what)?;
+        if tok.chat_template().is_none()
+            && let Some(t) = read("chat_template.jinja")
+        {
+            tok = tok.with_chat_template(Some(String::from_utf8_lossy(&t).into_owned()));
+        }
+        return Ok(tok);
+    }
+    let gguf = alignlab_core::weights::gguf::Gguf::parse(fs::read(&path).with_context(what)?).with_context(what)?;
+    Tokenizer::from_gguf(&gguf).with_context(what)
 }

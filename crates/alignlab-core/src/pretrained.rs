@@ -159,7 +159,9 @@ pub(crate) fn dir_reader(dir: &Path) -> impl FnMut(&str) -> Result<Option<Vec<u8
 /// with its tensor → file map.
 pub(crate) type WeightFiles = (Vec<(String, Vec<u8>)>, Option<Vec<(String, String)>>);
 
-pub(crate) fn read_hf_weights(read: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadError>) -> Result<WeightFiles, LoadError> {
+pub(crate) fn read_hf_weights(
+    read: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadError>,
+) -> Result<WeightFiles, LoadError> {
     if let Some(bytes) = read(WEIGHTS_FILE)? {
         return Ok((vec![(WEIGHTS_FILE.to_string(), bytes)], None));
     }

@@ -354,6 +354,11 @@ pub struct TrainerState {
     /// MODPO's margin-RM rewards per pair, `[pair][rm]` = (chosen, rejected), scored before training.
     #[serde(default)]
     pub margins: Vec<Vec<(f32, f32)>>,
+    /// Reference log-probs of the held-out data, which a resumed run cannot recompute (its policy has moved).
+    #[serde(default)]
+    pub eval_reference: Vec<(f32, f32)>,
+    #[serde(default)]
+    pub eval_list_reference: Vec<Vec<f32>>,
 }
 
 /// What a run trains on: pairs (DPO and reward models), unpaired examples (KTO) or ranked lists (LiPO).
@@ -961,6 +966,8 @@ impl Trainer {
             pairs: self.view().len(),
             list_reference: self.extra.list_reference.clone(),
             margins: self.extra.margins.clone(),
+            eval_reference: self.eval.as_ref().map(|(_, r)| r.clone()).unwrap_or_default(),
+            eval_list_reference: self.eval_extra.list_reference.clone(),
         }
     }
 
@@ -989,6 +996,23 @@ impl Trainer {
         if sizes(&state.list_reference) != lists {
             return bad("its reference log-probs do not fit this run's lists".into());
         }
+        // Held-out data is set before restoring (its reference is computed then from the resumed policy, which
+        // has moved): the checkpoint's held-out reference replaces it.
+        if let Some((_, reference)) = &mut self.eval {
+            if reference.len() != state.eval_reference.len() {
+                return bad(format!(
+                    "it holds reference log-probs for {} held-out pairs, this run holds out {} (same data and \
+                     eval_split are needed to resume with held-out evaluation)",
+                    state.eval_reference.len(),
+                    reference.len()
+                ));
+            }
+            *reference = state.eval_reference.clone();
+        }
+        if sizes(&state.eval_list_reference) != sizes(&self.eval_extra.list_reference) {
+            return bad("its held-out reference log-probs do not fit this run's held-out lists".into());
+        }
+        self.eval_extra.list_reference = state.eval_list_reference.clone();
         let optimizer = adamw(&self.config)
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer))
             .map_err(|e| TrainError::Checkpoint(format!("optimizer state: {e:?}")))?;

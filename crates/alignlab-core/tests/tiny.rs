@@ -269,10 +269,19 @@ fn a_run_resumed_from_a_checkpoint_continues_the_identical_loss_curve() {
     use alignlab_core::train::TrainerState;
     use alignlab_core::weights::safetensors::{SafetensorsSource, to_safetensors};
     let config = TrainConfig { max_steps: Some(6), weight_decay: 0.01, warmup_steps: 2, ..cross_surface_config() };
-    let whole = pollster::block_on(trainer(config.clone(), 5).steps(6)).unwrap();
+    // held-out pairs (the last 3 of 8) whose reference log-probs only the checkpoint still knows
+    let held: Vec<TokenizedPair> = pairs(&tiny(), 8, &config)[5..].to_vec();
+    let held_out = || held.clone();
+    let with_eval = |mut t: Trainer| {
+        pollster::block_on(t.set_eval_pairs(held_out())).unwrap();
+        t
+    };
+    let mut uninterrupted = with_eval(trainer(config.clone(), 5));
+    let whole = pollster::block_on(uninterrupted.steps(6)).unwrap();
+    let whole_eval = pollster::block_on(uninterrupted.evaluate_held_out()).unwrap().unwrap();
 
     // Three steps, then everything a checkpoint holds goes through bytes, as it would through files.
-    let mut first = trainer(config.clone(), 5);
+    let mut first = with_eval(trainer(config.clone(), 5));
     let head = pollster::block_on(first.steps(3)).unwrap();
     let weights =
         pollster::block_on(to_safetensors(first.policy().unwrap().named_tensors(), Default::default())).unwrap();
@@ -287,10 +296,12 @@ fn a_run_resumed_from_a_checkpoint_continues_the_identical_loss_curve() {
     for (pair, &(c, r)) in data.iter_mut().zip(&state.reference) {
         (pair.ref_chosen_logps, pair.ref_rejected_logps) = (Some(c), Some(r));
     }
-    let mut resumed = pollster::block_on(Trainer::new(model, data, config, 2, &Device::flex())).unwrap();
+    // as the CLI does: held-out data first, then the checkpoint's state (which replaces their reference)
+    let mut resumed = with_eval(pollster::block_on(Trainer::new(model, data, config, 2, &Device::flex())).unwrap());
     resumed.restore(state, optimizer).unwrap();
     let tail = pollster::block_on(resumed.steps(3)).unwrap();
-    for (a, b) in whole.iter().zip(head.iter().chain(&tail)) {
+    let tail_eval = pollster::block_on(resumed.evaluate_held_out()).unwrap().unwrap();
+    for (a, b) in whole.iter().chain([&whole_eval]).zip(head.iter().chain(&tail).chain([&tail_eval])) {
         for (name, v) in a {
             assert!((v - b[name]).abs() <= 1e-6 * (1.0 + v.abs()), "step {}: {name} {v} vs {}", a["step"], b[name]);
         }

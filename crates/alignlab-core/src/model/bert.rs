@@ -264,7 +264,7 @@ fn dense(
     device: &Device,
 ) -> Result<Linear, WeightError> {
     let w = source.tensor(&format!("{prefix}.weight"), &[d_out, d_in])?;
-    let w = Tensor::<2>::from_data(TensorData::new(w, [d_out, d_in]), device).transpose();
+    let w = super::linear_weight(&w, d_out, d_in, device);
     let b = source.tensor(&format!("{prefix}.bias"), &[d_out])?;
     let b = Tensor::from_data(TensorData::new(b, [d_out]), device);
     Ok(Linear { weight: Param::from_tensor(w), bias: Some(Param::from_tensor(b)) })

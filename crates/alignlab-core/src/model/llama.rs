@@ -151,7 +151,7 @@ fn linear(
     device: &Device,
 ) -> Result<Linear, WeightError> {
     let w = source.tensor(&format!("{prefix}.weight"), &[d_out, d_in])?;
-    let w = Tensor::<2>::from_data(TensorData::new(w, [d_out, d_in]), device).transpose();
+    let w = super::linear_weight(&w, d_out, d_in, device);
     let bias = if bias {
         let b = source.tensor(&format!("{prefix}.bias"), &[d_out])?;
         Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, [d_out]), device)))
@@ -330,8 +330,7 @@ impl Llama {
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let dropout = self.lora_dropout.as_ref();
-            let h =
-                layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, past, slot, dropout);
+            let h = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, past, slot, dropout);
             x = x + h;
             let h = layer.mlp.forward(layer.post_attention_layernorm.forward(x.clone()), dropout);
             x = x + h;
