@@ -1307,7 +1307,8 @@ mod tests {
             err(r#"{"prompt": "a", "chosen": [{"role": "assistant"}], "rejected": "c"}"#),
             r#"pairs.jsonl:1: field "chosen": expected a string or a list of {role, content} messages"#
         );
-        assert_eq!(err("[1, 2]"), "pairs.jsonl:1: expected a JSON object, found an array");
+        // a JSON array is a file of records (LLaMA-Factory's .json), so its elements are what must be objects
+        assert_eq!(err("[1, 2]"), "pairs.jsonl:1: expected a JSON object, found a number");
         assert_eq!(
             err(r#"{"prompt": "a", "chosen": "b", "rejected": [{"role": "assistant", "content": "c"}]}"#),
             "pairs.jsonl:1: prompt, chosen and rejected must all be strings or all be message lists"
