@@ -1199,15 +1199,7 @@ impl Trainer {
     /// The mean DPO-family loss of a batch and its metric values (on the inner device).
     fn dpo_values(&self, lp: PairLogps) -> (Tensor<1>, Tensor<1>) {
         let out = self.dpo_loss.forward(&lp);
-        let loss = out.losses.mean();
-        let values = dpo_metric_values(
-            loss.clone().inner(),
-            out.chosen_rewards.inner(),
-            out.rejected_rewards.inner(),
-            lp.chosen.inner(),
-            lp.rejected.inner(),
-        );
-        (values, loss)
+        dpo_values_of(out.losses, out.chosen_rewards, out.rejected_rewards, &lp)
     }
 
     /// The loss of a batch of the language-model objectives (DPO family, KTO, LiPO) from the summed response
@@ -1241,15 +1233,7 @@ impl Trainer {
             MarginRewards { chosen: side(true), rejected: side(false) }
         });
         let out = loss.forward(&lp, margins.as_ref());
-        let loss = out.losses.mean();
-        let values = dpo_metric_values(
-            loss.clone().inner(),
-            out.chosen_rewards.inner(),
-            out.rejected_rewards.inner(),
-            lp.chosen.inner(),
-            lp.rejected.inner(),
-        );
-        (values, loss)
+        dpo_values_of(out.losses, out.chosen_rewards, out.rejected_rewards, &lp)
     }
 
     /// The mean KTO loss of a batch whose pair slots hold (completion, KL pair), and its metric values: TRL's
@@ -1560,10 +1544,19 @@ pub async fn score_pairs(
     Ok(values.chunks(2).map(|c| (c[0], c[1])).collect())
 }
 
-fn dpo_metric_values(loss: Tensor<1>, rc: Tensor<1>, rr: Tensor<1>, lc: Tensor<1>, lr: Tensor<1>) -> Tensor<1> {
+/// The mean of per-pair `losses` and DPO's metric values (on the inner device) from the pairs' implicit rewards
+/// and log-probs: what every pairwise language-model objective (DPO family, MODPO) logs.
+fn dpo_values_of(losses: Tensor<1>, rc: Tensor<1>, rr: Tensor<1>, lp: &PairLogps) -> (Tensor<1>, Tensor<1>) {
+    let loss = losses.mean();
+    let (rc, rr) = (rc.inner(), rr.inner());
+    let (lc, lr) = (lp.chosen.clone().inner(), lp.rejected.clone().inner());
     let accuracy = rc.clone().greater(rr.clone()).float().mean();
     let margin = (rc.clone() - rr.clone()).mean();
-    Tensor::cat(vec![loss.reshape([1]), rc.mean(), rr.mean(), margin, accuracy, lc.mean(), lr.mean()], 0)
+    let values = Tensor::cat(
+        vec![loss.clone().inner().reshape([1]), rc.mean(), rr.mean(), margin, accuracy, lc.mean(), lr.mean()],
+        0,
+    );
+    (values, loss)
 }
 
 fn reward_metric_values(loss: Tensor<1>, rc: Tensor<1>, rr: Tensor<1>) -> Tensor<1> {

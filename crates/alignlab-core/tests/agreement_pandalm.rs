@@ -9,23 +9,11 @@
 //! `python3 scripts/pandalm_agreement.py` (standard library only, written independently of this crate: κ from
 //! p_o/p_e, α from pairable values rather than a coincidence matrix).
 
-use std::path::PathBuf;
-
 use alignlab_core::eval::agreement::{agreement_report, model_agreement};
 use serde::Deserialize;
 
-fn data_path(rel: &str) -> PathBuf {
-    let dir = std::env::var_os("ALIGNLAB_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")));
-    let path = dir.join(rel);
-    assert!(
-        path.exists(),
-        "{} is missing: the shared data sets live in ../shared/data beside the workspace (or set ALIGNLAB_DATA)",
-        path.display()
-    );
-    path
-}
+mod common;
+use common::data_path;
 
 fn read<T: for<'de> Deserialize<'de>>(file: &str) -> Vec<T> {
     let path = data_path(&format!("pandalm-human-pairwise/{file}"));

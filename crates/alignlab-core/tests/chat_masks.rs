@@ -14,14 +14,15 @@
 //! The model is found in `$ALIGNLAB_MODELS` (default: the workspace's `models/`, filled by
 //! `scripts/fetch-models.sh`), the data in `$ALIGNLAB_DATA` (default: `../shared/data`).
 
-use std::path::PathBuf;
-
 use alignlab_core::data::{
     ListRecord, ReadOptions, Text, TokenizeOptions, Truncation, list_to_pairs, read_oasst_trees, tokenize_list,
 };
 use alignlab_core::tokenizer::{Message, Tokenizer};
 use alignlab_core::weights::gguf::Gguf;
 use tokenizers::AddedToken;
+
+mod common;
+use common::{data_path, model_path};
 
 /// The counts of oasst-en100's SOURCE.md: 212 nodes with ≥ 2 ranked replies give 754 pairwise preferences.
 const OASST_LISTS: usize = 212;
@@ -32,19 +33,8 @@ const LLAMA3_STYLE: &str = "{{ bos_token }}{% for message in messages %}<|start_
 <|end_header_id|>\n\n{{ message['content'] | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}\
 <|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}";
 
-fn path(var: &str, default: &str, rel: &str) -> PathBuf {
-    let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
-    let path = dir.join(rel);
-    assert!(path.exists(), "{} is missing: run scripts/fetch-models.sh, or set {var}", path.display());
-    path
-}
-
 fn smollm2_tokenizer() -> Tokenizer {
-    let gguf = path(
-        "ALIGNLAB_MODELS",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"),
-        "SmolLM2-135M-Instruct.Q4_1.gguf",
-    );
+    let gguf = model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
     Tokenizer::from_gguf(&Gguf::parse(std::fs::read(gguf).unwrap()).unwrap()).unwrap()
 }
 
@@ -60,11 +50,7 @@ fn llama3_style_tokenizer() -> Tokenizer {
 }
 
 fn oasst_lists() -> Vec<ListRecord> {
-    let file = path(
-        "ALIGNLAB_DATA",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"),
-        "oasst-en100/en_100_tree.jsonl",
-    );
+    let file = data_path("oasst-en100/en_100_tree.jsonl");
     let text = std::fs::read_to_string(&file).unwrap();
     let lists = read_oasst_trees("en_100_tree.jsonl", &text, &ReadOptions::default()).unwrap();
     assert!(lists.skipped.is_empty(), "{:?}", lists.skipped);

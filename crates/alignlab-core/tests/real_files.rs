@@ -4,22 +4,18 @@
 //! `scripts/fetch-models.sh`); the data in `$ALIGNLAB_DATA` (default: `../shared/data` beside the
 //! workspace). A missing file fails the test with what to do: these tests are not skipped.
 
-use std::path::PathBuf;
-
 use alignlab_core::data::{PreferenceRecord, ReadOptions, Text, TokenizeOptions, read_preferences, tokenize_pair};
 use alignlab_core::tokenizer::{Message, Tokenizer};
 use alignlab_core::weights::gguf::{GgmlType, Gguf};
 
+mod common;
+use common::{data_path, model_path};
+
 const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 fn model_bytes() -> Vec<u8> {
-    let dir = std::env::var_os("ALIGNLAB_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models")));
-    let path = dir.join(SMOLLM2);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}): run scripts/fetch-models.sh (or set ALIGNLAB_MODELS)", path.display())
-    })
+    let path = model_path(SMOLLM2);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 fn smollm2() -> Gguf {
@@ -28,19 +24,6 @@ fn smollm2() -> Gguf {
 
 fn smollm2_tokenizer() -> Tokenizer {
     Tokenizer::from_gguf(&smollm2()).expect("SmolLM2 tokenizer builds")
-}
-
-fn data_path(rel: &str) -> PathBuf {
-    let dir = std::env::var_os("ALIGNLAB_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")));
-    let path = dir.join(rel);
-    assert!(
-        path.exists(),
-        "{} is missing: the shared data sets live in ../shared/data beside the workspace (or set ALIGNLAB_DATA)",
-        path.display()
-    );
-    path
 }
 
 #[test]

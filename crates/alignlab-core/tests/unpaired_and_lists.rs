@@ -1,8 +1,6 @@
 //! The unpaired (KTO) and listwise (LiPO) formats: readers, their errors, the converters, and the real files
 //! (OpenAssistant rankings, LLaMA-Factory's demo files) with the counts their SOURCE.md gives.
 
-use std::path::PathBuf;
-
 use alignlab_core::data::{
     ListRecord, RankGroup, ReadOptions, Text, TokenizeOptions, Truncation, UnpairedRecord, list_to_pairs,
     pairs_to_unpaired, read_lists, read_oasst_trees, read_preferences, read_unpaired, tokenize_completion,
@@ -12,18 +10,8 @@ use alignlab_core::tiny::tiny_gguf;
 use alignlab_core::tokenizer::{Message, Tokenizer};
 use alignlab_core::weights::gguf::Gguf;
 
-fn data_path(rel: &str) -> PathBuf {
-    let dir = std::env::var_os("ALIGNLAB_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")));
-    let path = dir.join(rel);
-    assert!(
-        path.exists(),
-        "{} is missing: the shared data sets live in ../shared/data (or set ALIGNLAB_DATA)",
-        path.display()
-    );
-    path
-}
+mod common;
+use common::data_path;
 
 fn read_data(rel: &str) -> String {
     std::fs::read_to_string(data_path(rel)).unwrap()

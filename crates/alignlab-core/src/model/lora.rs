@@ -144,7 +144,7 @@ impl LoraConfig {
         self.attach::<AttachError>(model, &mut |name, d_in, d_out| {
             let a = source.tensor(&format!("{PEFT_PREFIX}{name}.lora_A.weight"), &[r, d_in])?;
             let b = source.tensor(&format!("{PEFT_PREFIX}{name}.lora_B.weight"), &[d_out, r])?;
-            Ok((transpose(&a, r, d_in), transpose(&b, d_out, r)))
+            Ok((super::transpose(&a, r, d_in), super::transpose(&b, d_out, r)))
         })
         .map_err(|e| match e {
             AttachError::Weights(e) => e,
@@ -354,11 +354,6 @@ fn linears_mut(layer: &mut DecoderLayer) -> [(&'static str, &'static str, &mut L
 
 fn all_linears(model: &Llama) -> impl Iterator<Item = &Linear> {
     model.layers.iter().flat_map(|l| linears(l).map(|(_, _, lin)| lin))
-}
-
-/// Row-major `[rows, cols]` → `[cols, rows]`.
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    (0..cols).flat_map(|c| (0..rows).map(move |r| v[r * cols + c])).collect()
 }
 
 /// The LoRA options of a run checked (nothing to check when `lora_r = 0`). LoRA trains DPO-family policies;

@@ -11,11 +11,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 /// host so that the tensor is contiguous: a transposed view would be copied by the CPU backend before every
 /// matmul, which costs as much as the matmul itself when generating one token at a time.
 pub(crate) fn linear_weight(w: &[f32], d_out: usize, d_in: usize, device: &Device) -> Tensor<2> {
-    let mut t = vec![0.0; w.len()];
-    for (o, row) in w.chunks_exact(d_in).enumerate() {
-        for (i, &v) in row.iter().enumerate() {
-            t[i * d_out + o] = v;
-        }
-    }
-    Tensor::from_data(TensorData::new(t, [d_in, d_out]), device)
+    Tensor::from_data(TensorData::new(transpose(w, d_out, d_in), [d_in, d_out]), device)
+}
+
+/// Row-major `[rows, cols]` → `[cols, rows]`.
+pub(crate) fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..cols).flat_map(|c| (0..rows).map(move |r| v[r * cols + c])).collect()
 }
