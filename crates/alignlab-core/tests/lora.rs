@@ -1,14 +1,19 @@
 //! LoRA adapters on the tiny random model (CPU): the base at initialisation, merging, what a DPO step
-//! changes, the gradient of an adapter entry against finite differences, parameter counts, resume.
+//! changes, the gradient of an adapter entry against finite differences, parameter counts, resume; KTO,
+//! LiPO and MODPO on the same adapters (step-0 identities, frozen base, LiPO/MODPO = DPO step for step).
 
-use alignlab_core::data::{ReadOptions, TokenizedPair, read_preferences, tokenize_pair};
+use alignlab_core::data::{
+    ReadOptions, TokenizedCompletion, TokenizedList, TokenizedPair, pairs_to_unpaired, read_preferences,
+    tokenize_completion, tokenize_pair,
+};
 use alignlab_core::metrics;
 use alignlab_core::model::llama::Llama;
 use alignlab_core::model::lora::{self, LoraConfig};
+use alignlab_core::objectives::lipo::LipoLossType;
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::rng::SplitMix64;
 use alignlab_core::tiny::tiny_gguf;
-use alignlab_core::train::{Objective, TrainConfig, Trainer, TrainerState};
+use alignlab_core::train::{Objective, TrainConfig, TrainData, Trainer, TrainerState};
 use alignlab_core::weights::safetensors::{SafetensorsSource, to_safetensors};
 use alignlab_core::weights::{WeightError, WeightSource};
 use burn::module::Module;
@@ -290,6 +295,10 @@ fn lora_options_take_peft_names_and_say_what_is_wrong() {
     assert!(check(r#"{"lora_r": 5000}"#).starts_with("option lora_r"));
     let e = check(r#"{"objective": "reward", "lora_r": 8}"#);
     assert!(e.contains("reward models train every weight"), "{e}");
+    for objective in ["kto", "lipo", "modpo"] {
+        let c: TrainConfig = serde_json::from_str(&format!(r#"{{"objective": "{objective}", "lora_r": 8}}"#)).unwrap();
+        assert_eq!(c.validate().ok(), Some(()), "{objective} takes LoRA");
+    }
     assert_eq!(TrainConfig { objective: Objective::Reward, ..Default::default() }.validate().ok(), Some(()));
     let json = l.adapter_config_json(Some("models/x.gguf")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -298,4 +307,83 @@ fn lora_options_take_peft_names_and_say_what_is_wrong() {
         (Some("LORA"), Some(8), Some(32.0))
     );
     assert_eq!(v["target_modules"], serde_json::json!(["q_proj", "o_proj"]));
+}
+
+/// The first `n` pairs unpaired as TRL does (n desirable, then n undesirable examples).
+fn unpaired(p: &Pretrained, n: usize, config: &TrainConfig) -> Vec<TokenizedCompletion> {
+    let records = read_preferences("pairs.jsonl", PAIRS, &ReadOptions::default()).unwrap().records;
+    let opts = config.tokenize_options();
+    pairs_to_unpaired(&records[..n]).iter().map(|r| tokenize_completion(&p.tokenizer, r, &opts).unwrap()).collect()
+}
+
+/// Pairs as ranked lists of two (chosen first, labels 1 and 0).
+fn as_lists(pairs: Vec<TokenizedPair>) -> Vec<TokenizedList> {
+    pairs
+        .into_iter()
+        .map(|p| TokenizedList {
+            prompt: p.prompt,
+            responses: vec![p.chosen, p.rejected],
+            labels: vec![1.0, 0.0],
+            line: p.line,
+            ref_logps: None,
+        })
+        .collect()
+}
+
+/// `steps` steps of a LoRA run of `objective` on `data`: its metrics, and whether the base stayed bit for
+/// bit while every adapter factor moved.
+fn lora_steps(data: TrainData, config: TrainConfig, steps: usize) -> Vec<alignlab_core::metrics::Metrics> {
+    let p = tiny();
+    let before = base_weights(&p.model);
+    let fresh = adapters(&LoraConfig::of(&config).unwrap().apply(p.model.clone(), config.seed).unwrap());
+    let objective = config.objective;
+    let mut t = pollster::block_on(Trainer::new(p.model, data, config, 2, &Device::flex())).unwrap();
+    let ms = pollster::block_on(t.steps(steps)).unwrap();
+    let policy = t.policy().expect("a LoRA run trains a policy");
+    assert!(lora::has_adapters(policy), "{objective:?}: no adapters");
+    assert_eq!(base_weights(policy), before, "{objective:?}: a frozen weight moved");
+    let after = adapters(policy);
+    assert_eq!(after.len(), fresh.len());
+    for ((name, a), (_, b)) in after.iter().zip(&fresh) {
+        assert!(a != b, "{objective:?}: {name} did not change");
+    }
+    ms
+}
+
+#[test]
+fn kto_lipo_and_modpo_train_the_same_adapters_from_their_step_0_identities() {
+    let p = tiny();
+    let lora = TrainConfig { learning_rate: 1e-2, lora_dropout: 0.05, batch_size: 8, ..lora_run() };
+
+    // KTO at policy = reference (B = 0): r = 0 and z0 = 0, so each example costs λ_y/2. Four desirable with
+    // λ_D = 1 and four undesirable with λ_U = 1.5, all in the first batch: (4·0.5 + 4·0.75)/8 = 0.625.
+    let kto = TrainConfig { objective: Objective::Kto, undesirable_weight: 1.5, ..lora.clone() };
+    let ms = lora_steps(unpaired(&p, 4, &kto).into(), kto, 2);
+    assert!((ms[0][metrics::LOSS] - 0.625).abs() < 1e-6, "KTO step-0 loss {}", ms[0][metrics::LOSS]);
+    assert_eq!(ms[0][metrics::KL], 0.0);
+    assert!(ms[1][metrics::LOSS] != ms[0][metrics::LOSS]);
+
+    // LiPO pair_logistic on lists of two and MODPO with one objective are DPO: ln 2 at step 0, and the
+    // same curve as LoRA-DPO on the same pairs (the same adapters, drawn from the same seed), step for step.
+    let dpo = TrainConfig { batch_size: 2, lora_dropout: 0.0, ..lora };
+    let data = pairs(&p, 6, &dpo);
+    let want = lora_steps(data.clone().into(), dpo.clone(), 3);
+    let lipo = TrainConfig { objective: Objective::Lipo, lipo_loss_type: LipoLossType::PairLogistic, ..dpo.clone() };
+    let modpo = TrainConfig { objective: Objective::Modpo, ..dpo };
+    for (name, got) in
+        [("LiPO", lora_steps(as_lists(data.clone()).into(), lipo, 3)), ("MODPO", lora_steps(data.into(), modpo, 3))]
+    {
+        assert!((got[0][metrics::LOSS] - std::f64::consts::LN_2).abs() < 1e-6, "{name}: {}", got[0][metrics::LOSS]);
+        for (a, b) in want.iter().zip(&got) {
+            for m in [metrics::LOSS, metrics::GRAD_NORM, metrics::REWARDS_MARGINS] {
+                assert!(
+                    (a[m] - b[m]).abs() < 1e-5 * (1.0 + a[m].abs()),
+                    "{name} step {}: {m} {} vs DPO {}",
+                    a["step"],
+                    b[m],
+                    a[m]
+                );
+            }
+        }
+    }
 }

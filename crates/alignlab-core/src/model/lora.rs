@@ -230,9 +230,10 @@ impl From<WeightError> for AttachError {
     }
 }
 
-/// The policy a DPO run trains: `model` itself for full fine-tuning, or `model` with fresh adapters (seeded
-/// by the run's seed) when `lora_r > 0`. A model that already carries adapters (a resumed LoRA run, see
-/// [`LoraConfig::load_peft`]) is kept as it is, provided its rank is the run's.
+/// The policy a language-model run (DPO family, KTO, LiPO, MODPO) trains: `model` itself for full
+/// fine-tuning, or `model` with fresh adapters (seeded by the run's seed) when `lora_r > 0`. A model that
+/// already carries adapters (a resumed LoRA run, see [`LoraConfig::load_peft`]) is kept as it is, provided
+/// its rank is the run's.
 pub fn for_run(model: Llama, config: &TrainConfig) -> Result<Llama, TrainError> {
     let Some(lora) = LoraConfig::of(config) else {
         return match has_adapters(&model) {
@@ -356,14 +357,17 @@ fn all_linears(model: &Llama) -> impl Iterator<Item = &Linear> {
     model.layers.iter().flat_map(|l| linears(l).map(|(_, _, lin)| lin))
 }
 
-/// The LoRA options of a run checked (nothing to check when `lora_r = 0`). LoRA trains DPO-family policies;
-/// a reward model's score head and backbone train in full.
+/// The LoRA options of a run checked (nothing to check when `lora_r = 0`). LoRA trains the policies of the
+/// language-model objectives (DPO family, KTO, LiPO, MODPO), which share one path: adapters on the policy,
+/// and the reference is the base with the adapters off (its log-probs are taken before they are attached,
+/// when `B = 0` makes both the same). A reward model's score head and backbone train in full.
 pub fn validate_train_config(config: &TrainConfig) -> Result<(), TrainError> {
     let Some(lora) = LoraConfig::of(config) else { return Ok(()) };
-    if config.objective != Objective::Dpo {
+    if !matches!(config.objective, Objective::Dpo | Objective::Kto | Objective::Lipo | Objective::Modpo) {
         return Err(TrainError::Config {
             field: "lora_r",
-            msg: "LoRA adapters train DPO-family policies; reward models train every weight".into(),
+            msg: "LoRA adapters train policies (DPO family, KTO, LiPO, MODPO); reward models train every weight"
+                .into(),
         });
     }
     lora.validate()
