@@ -13,8 +13,9 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::{
-    DataError, ReadOptions, TokenizeOptions, TokenizedCompletion, TokenizedList, TokenizedPair, read_lists,
-    read_preferences, read_unpaired, tokenize_completion, tokenize_list, tokenize_pair, train_eval_split,
+    DataError, ReadOptions, TokenizeOptions, TokenizedCompletion, TokenizedList, TokenizedPair, TokenizedRating,
+    rating_attributes, read_lists, read_preferences, read_ratings, read_unpaired, tokenize_completion, tokenize_list,
+    tokenize_pair, tokenize_rating, train_eval_split,
 };
 use crate::metrics::{self, Metrics};
 use crate::model::bert::{Bert, EncoderRewardModel, Pooling};
@@ -25,7 +26,7 @@ use crate::objectives::kto::{KtoLogps, KtoLoss, kl_completion_index};
 use crate::objectives::lipo::{LipoLoss, LipoLossType, ListLogps};
 use crate::objectives::logprob::{chunk_rows, masked_sum, token_logps, token_logps_backward};
 use crate::objectives::modpo::{MarginRewards, ModpoLoss, ModpoLossType, ModpoWeights};
-use crate::objectives::reward::{RewardLoss, RewardLossType};
+use crate::objectives::reward::{RewardLoss, RewardLossType, regression_loss};
 use crate::rng::SplitMix64;
 use crate::tokenizer::Tokenizer;
 
@@ -45,6 +46,16 @@ pub enum Objective {
     /// MODPO: DPO on the preference pairs of one objective, with the other objectives' margin reward models
     /// (scored once before training, see [`Trainer::set_margin_rewards`]) weighted by `modpo_weights`.
     Modpo,
+    /// Attribute regression (SteerLM, HelpSteer2) on rated responses: a reward model with one head per rated
+    /// attribute, fitted by [`regression_loss`]; its heads start a Bradley–Terry run (`--init-from`).
+    Regression,
+}
+
+impl Objective {
+    /// Whether the run trains a reward model (a backbone and a score head) rather than a policy.
+    pub fn trains_reward_model(self) -> bool {
+        matches!(self, Self::Reward | Self::Regression)
+    }
 }
 
 /// Every option of a run. The field names are the CLI flags (`--learning-rate`), the TOML keys and the keys
@@ -361,12 +372,18 @@ pub struct TrainerState {
     pub eval_list_reference: Vec<Vec<f32>>,
 }
 
-/// What a run trains on: pairs (DPO and reward models), unpaired examples (KTO) or ranked lists (LiPO).
+/// What a run trains on: pairs (DPO and reward models), unpaired examples (KTO), ranked lists (LiPO) or
+/// rated responses (attribute regression).
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainData {
     Pairs(Vec<TokenizedPair>),
     Unpaired(Vec<TokenizedCompletion>),
     Lists(Vec<TokenizedList>),
+    /// Rated responses, their labels in the order of `attributes` (the regression heads).
+    Ratings {
+        attributes: Vec<String>,
+        ratings: Vec<TokenizedRating>,
+    },
 }
 
 impl From<Vec<TokenizedPair>> for TrainData {
@@ -393,6 +410,7 @@ impl TrainData {
             Self::Pairs(v) => v.len(),
             Self::Unpaired(v) => v.len(),
             Self::Lists(v) => v.len(),
+            Self::Ratings { ratings, .. } => ratings.len(),
         }
     }
 
@@ -401,8 +419,8 @@ impl TrainData {
     }
 
     /// Reads and tokenises the format `objective` trains on from `text` (JSONL, or a JSON array of records):
-    /// preference pairs without their ties (DPO, reward models), unpaired examples (KTO) or ranked lists
-    /// (LiPO). Returns the lines skipped with `opts.skip_bad_lines`; errors name `source` and the line.
+    /// preference pairs without their ties (DPO, reward models), unpaired examples (KTO), ranked lists
+    /// (LiPO) or ratings (regression: the attributes rated anywhere in the file, in name order). Returns the lines skipped with `opts.skip_bad_lines`; errors name `source` and the line.
     pub fn read(
         source: &str,
         text: &str,
@@ -428,6 +446,12 @@ impl TrainData {
                 let lists = r.records.iter().map(|l| tokenize_list(tok, l, topts).map_err(at));
                 (Self::Lists(lists.collect::<Result<_, _>>()?), r.skipped)
             }
+            Objective::Regression => {
+                let r = read_ratings(source, text, opts)?;
+                let attributes = rating_attributes(&r.records);
+                let ratings = r.records.iter().map(|x| tokenize_rating(tok, x, &attributes, topts).map_err(at));
+                (Self::Ratings { ratings: ratings.collect::<Result<_, _>>()?, attributes }, r.skipped)
+            }
         })
     }
 
@@ -448,6 +472,10 @@ impl TrainData {
             Self::Lists(v) => {
                 let (a, b) = two(v, eval_fraction, seed);
                 (a.into(), b.into())
+            }
+            Self::Ratings { attributes, ratings } => {
+                let (a, b) = two(ratings, eval_fraction, seed);
+                (Self::Ratings { attributes: attributes.clone(), ratings: a }, Self::Ratings { attributes, ratings: b })
             }
         }
     }
@@ -483,16 +511,19 @@ impl TrainData {
             (Self::Pairs(_), Objective::Dpo | Objective::Reward | Objective::Modpo)
                 | (Self::Unpaired(_), Objective::Kto)
                 | (Self::Lists(_), Objective::Lipo)
+                | (Self::Ratings { .. }, Objective::Regression)
         );
         let kind = match self {
             Self::Pairs(_) => "preference pairs",
             Self::Unpaired(_) => "unpaired examples",
             Self::Lists(_) => "ranked lists",
+            Self::Ratings { .. } => "ratings",
         };
         let want = match objective {
             Objective::Dpo | Objective::Reward | Objective::Modpo => "preference pairs",
             Objective::Kto => "unpaired examples ({prompt, completion, label})",
             Objective::Lipo => "ranked lists ({prompt, responses, ranking | scores})",
+            Objective::Regression => "ratings ({prompt, response, attributes})",
         };
         if ok {
             Ok(())
@@ -504,11 +535,12 @@ impl TrainData {
     /// The loop's storage: pairs as they are; each KTO example i as a pair slot of its completion and its KL
     /// pair — its prompt with the completion of example i − 1 ([`kl_completion_index`] over the data set,
     /// TRL's KL dataset), cut to `max_length` — so batching, the one reference pass and its cache serve KTO
-    /// unchanged; lists apart. Returns (pairs, desirable flags, lists).
-    fn into_parts(self, max_length: usize) -> (Vec<TokenizedPair>, Vec<bool>, Vec<TokenizedList>) {
+    /// unchanged; lists and ratings apart. Returns (pairs, the extras: desirable flags, lists or ratings).
+    fn into_parts(self, max_length: usize) -> (Vec<TokenizedPair>, Extra) {
         match self {
-            Self::Pairs(p) => (p, Vec::new(), Vec::new()),
-            Self::Lists(l) => (Vec::new(), Vec::new(), l),
+            Self::Pairs(p) => (p, Extra::default()),
+            Self::Lists(lists) => (Vec::new(), Extra { lists, ..Default::default() }),
+            Self::Ratings { attributes, ratings } => (Vec::new(), Extra { attributes, ratings, ..Default::default() }),
             Self::Unpaired(ex) => {
                 let kl = kl_completion_index(ex.len());
                 let pairs = ex
@@ -528,7 +560,7 @@ impl TrainData {
                         }
                     })
                     .collect();
-                (pairs, ex.iter().map(|e| e.label).collect(), Vec::new())
+                (pairs, Extra { desirable: ex.iter().map(|e| e.label).collect(), ..Default::default() })
             }
         }
     }
@@ -612,6 +644,15 @@ impl Batch {
         batch
     }
 
+    /// Rated responses, one sequence each (`pairs` counts them).
+    fn ratings(ratings: &[&TokenizedRating], pad: u32, device: &Device) -> Self {
+        let seqs =
+            ratings.iter().map(|r| (r.prompt.len(), r.prompt.iter().chain(&r.response).copied().collect())).collect();
+        let mut batch = Self::from_sequences(seqs, pad, device);
+        batch.pairs = ratings.len();
+        batch
+    }
+
     /// `(prompt length, prompt + response)` sequences, right-padded; no strengths, `pairs` 0.
     fn from_sequences(seqs: Vec<(usize, Vec<u32>)>, pad: u32, device: &Device) -> Self {
         let t = seqs.iter().map(|(_, s)| s.len()).max().unwrap_or(2).max(2);
@@ -642,9 +683,19 @@ impl Batch {
     }
 }
 
-/// Names of the values each objective computes on the device, in the order of its metrics tensor.
-fn device_metric_names(objective: Objective) -> &'static [&'static str] {
-    match objective {
+/// Names of the values each objective computes on the device, in the order of its metrics tensor. Regression
+/// logs `loss`, then per attribute of `attributes` `mse/<a>` and `mae/<a>` (error sums over the examples that
+/// rate it) and `count/<a>`, which [`finish_metrics`] turns into means.
+fn device_metric_names(objective: Objective, attributes: &[String]) -> Vec<String> {
+    if objective == Objective::Regression {
+        let per = |p: &'static str| attributes.iter().map(move |a| format!("{p}/{a}"));
+        return std::iter::once(metrics::LOSS.to_string())
+            .chain(per("mse"))
+            .chain(per("mae"))
+            .chain(per("count"))
+            .collect();
+    }
+    let names: &[&str] = match objective {
         Objective::Dpo | Objective::Modpo => &[
             metrics::LOSS,
             metrics::REWARDS_CHOSEN,
@@ -681,12 +732,34 @@ fn device_metric_names(objective: Objective) -> &'static [&'static str] {
             metrics::COUNT_CORRECT_PAIRS,
             metrics::COUNT_PAIRS,
         ],
-    }
+        Objective::Regression => unreachable!("returned above"),
+    };
+    names.iter().map(|n| n.to_string()).collect()
 }
 
-/// KTO's desirable flags and LiPO's lists, beside a data set's pairs (see [`TrainData::into_parts`]).
+/// Turns a record's sums into means: regression's per-attribute error sums over the examples that rate the
+/// attribute (an attribute no example rated is left out), then [`metrics::finish`].
+fn finish_metrics(m: &mut Metrics, attributes: &[String]) {
+    for a in attributes {
+        let count = m.remove(&format!("count/{a}")).unwrap_or(0.0);
+        for key in [format!("mse/{a}"), format!("mae/{a}")] {
+            if let Some(sum) = m.remove(&key)
+                && count > 0.0
+            {
+                m.insert(key, sum / count);
+            }
+        }
+    }
+    metrics::finish(m);
+}
+
+/// KTO's desirable flags, LiPO's lists and regression's ratings, beside a data set's pairs (see
+/// [`TrainData::into_parts`]).
 #[derive(Default)]
 struct Extra {
+    /// The rated attributes, in head order, and the rated responses (regression).
+    attributes: Vec<String>,
+    ratings: Vec<TokenizedRating>,
     desirable: Vec<bool>,
     lists: Vec<TokenizedList>,
     /// Reference log-probs of each list's responses.
@@ -705,12 +778,14 @@ struct View<'a> {
 
 impl View<'_> {
     fn len(&self) -> usize {
-        self.pairs.len().max(self.extra.lists.len())
+        self.pairs.len().max(self.extra.lists.len()).max(self.extra.ratings.len())
     }
 
     /// The batch of the examples `idx`.
     fn batch(&self, idx: &[usize], pad: u32, device: &Device) -> Batch {
-        if self.extra.lists.is_empty() {
+        if !self.extra.ratings.is_empty() {
+            Batch::ratings(&idx.iter().map(|&i| &self.extra.ratings[i]).collect::<Vec<_>>(), pad, device)
+        } else if self.extra.lists.is_empty() {
             Batch::new(&idx.iter().map(|&i| &self.pairs[i]).collect::<Vec<_>>(), pad, device)
         } else {
             Batch::lists(&idx.iter().map(|&i| &self.extra.lists[i]).collect::<Vec<_>>(), pad, device)
@@ -762,7 +837,7 @@ impl Trainer {
             return Err(TrainError::NoData);
         }
         data.check(config.objective)?;
-        let (pairs, desirable, lists) = data.into_parts(config.max_length);
+        let (pairs, mut extra) = data.into_parts(config.max_length);
         let model = model.into();
         let bad = |field, msg: String| Err(TrainError::Config { field, msg });
         let encoder = match &model {
@@ -771,7 +846,7 @@ impl Trainer {
             _ => None,
         };
         if let Some(bert) = encoder {
-            if config.objective != Objective::Reward {
+            if !config.objective.trains_reward_model() {
                 return bad("objective", "an encoder backbone trains reward models only".into());
             }
             if config.max_length > bert.max_len() {
@@ -783,11 +858,20 @@ impl Trainer {
             Backbone::EncoderReward(m) => m.score.weight.dims()[1],
             _ => 1,
         };
-        if matches!(model, Backbone::Reward(_) | Backbone::EncoderReward(_)) && config.objective != Objective::Reward {
+        let has_head = matches!(model, Backbone::Reward(_) | Backbone::EncoderReward(_));
+        if has_head && !config.objective.trains_reward_model() {
             return bad("objective", "a reward model continues reward-model training only".into());
         }
-        if labels != 1 {
-            let msg = format!("pairwise reward training needs a one-label head, this one has {labels}");
+        // Regression: one head per rated attribute; a pairwise reward: one.
+        let heads = if config.objective == Objective::Regression { extra.attributes.len() } else { 1 };
+        if has_head && labels != heads {
+            let msg = match config.objective {
+                Objective::Regression => format!(
+                    "regression on {heads} attributes ({}) needs a head of {heads} labels, this one has {labels}",
+                    extra.attributes.join(", ")
+                ),
+                _ => format!("pairwise reward training needs a one-label head, this one has {labels}"),
+            };
             return bad("objective", msg);
         }
         let vocab = match &model {
@@ -801,15 +885,19 @@ impl Trainer {
                 return Err(TrainError::BadToken { id, line: p.line, vocab });
             }
         }
-        for l in &lists {
+        for l in &extra.lists {
             if let Some(&id) = l.prompt.iter().chain(l.responses.iter().flatten()).find(|&&id| id as usize >= vocab) {
                 return Err(TrainError::BadToken { id, line: l.line, vocab });
+            }
+        }
+        for r in &extra.ratings {
+            if let Some(&id) = r.prompt.iter().chain(&r.response).find(|&&id| id as usize >= vocab) {
+                return Err(TrainError::BadToken { id, line: r.line, vocab });
             }
         }
         let device = device.clone().autodiff();
         let chunk = chunk_rows(vocab, config.logits_chunk_bytes);
         let (dpo_loss, reward_loss) = (config.dpo_loss(), config.reward_loss());
-        let mut list_reference = Vec::new();
         let (policy, reference) = match model {
             Backbone::Decoder(model) => {
                 let model = model.fork(&device);
@@ -820,18 +908,21 @@ impl Trainer {
                 } else {
                     Vec::new()
                 };
-                list_reference =
-                    list_reference_logps(&model.valid(), &lists, config.batch_size, pad_id, chunk, &device).await?;
+                extra.list_reference =
+                    list_reference_logps(&model.valid(), &extra.lists, config.batch_size, pad_id, chunk, &device)
+                        .await?;
                 let policy = match config.objective {
                     Objective::Dpo | Objective::Kto | Objective::Lipo | Objective::Modpo => {
                         Policy::Lm(stable_param_ids(crate::model::lora::for_run(model, &config)?).train())
                     }
-                    Objective::Reward => Policy::Reward(stable_param_ids(RewardModel::new(model, &device)).train()),
+                    Objective::Reward | Objective::Regression => {
+                        Policy::Reward(stable_param_ids(RewardModel::with_labels(model, heads, &device)).train())
+                    }
                 };
                 (policy, reference)
             }
             Backbone::Encoder(bert) => {
-                let model = EncoderRewardModel::new(bert.fork(&device), Pooling::Mean, &device);
+                let model = EncoderRewardModel::with_labels(bert.fork(&device), Pooling::Mean, heads, &device);
                 (Policy::EncoderReward(stable_param_ids(model).train()), Vec::new())
             }
             Backbone::Reward(model) => (Policy::Reward(stable_param_ids(model.fork(&device)).train()), Vec::new()),
@@ -839,7 +930,8 @@ impl Trainer {
                 (Policy::EncoderReward(stable_param_ids(model.fork(&device)).train()), Vec::new())
             }
         };
-        let steps_per_epoch = pairs.len().max(lists.len()).div_ceil(config.pairs_per_step());
+        let examples = View { pairs: &pairs, reference: &reference, extra: &extra }.len();
+        let steps_per_epoch = examples.div_ceil(config.pairs_per_step());
         let (kto_loss, lipo_loss) = (config.kto_loss(), config.lipo_loss());
         let total_steps = config.max_steps.unwrap_or(steps_per_epoch * config.num_epochs);
         let optimizer = adamw(&config);
@@ -855,7 +947,7 @@ impl Trainer {
             eval: None,
             kto_loss,
             lipo_loss,
-            extra: Extra { desirable, lists, list_reference, ..Default::default() },
+            extra,
             eval_extra: Extra::default(),
             order: Vec::new(),
             step: 0,
@@ -886,6 +978,11 @@ impl Trainer {
 
     pub fn config(&self) -> &TrainConfig {
         &self.config
+    }
+
+    /// The attributes a regression run rates, in the order of its heads (its labels); empty for other runs.
+    pub fn attributes(&self) -> &[String] {
+        &self.extra.attributes
     }
 
     /// The policy being trained, for generation or export (a DPO run only).
@@ -937,14 +1034,14 @@ impl Trainer {
         if host.is_empty() {
             return Ok(host);
         }
-        let mut names: Vec<&str> = device_metric_names(self.config.objective).to_vec();
-        names.push(metrics::GRAD_NORM);
+        let mut names = device_metric_names(self.config.objective, &self.extra.attributes);
+        names.push(metrics::GRAD_NORM.into());
         let values = read_f32(Tensor::cat(device_values, 0)).await?;
         for (m, vals) in host.iter_mut().zip(values.chunks(names.len())) {
             for (name, v) in names.iter().zip(vals) {
-                m.insert((*name).into(), *v as f64);
+                m.insert(name.clone(), *v as f64);
             }
-            metrics::finish(m);
+            finish_metrics(m, &self.extra.attributes);
         }
         for m in &host {
             let loss = m[metrics::LOSS];
@@ -1089,15 +1186,23 @@ impl Trainer {
         if self.step > 0 {
             return Err(TrainError::Config { field: "eval", msg: "held-out data must be set before training".into() });
         }
-        let (pairs, desirable, lists) = data.into_parts(self.config.max_length);
+        let (pairs, mut extra) = data.into_parts(self.config.max_length);
+        if self.config.objective == Objective::Regression {
+            extra.ratings = in_attribute_order(extra.ratings, &extra.attributes, &self.extra.attributes)?;
+            extra.attributes = self.extra.attributes.clone();
+            self.eval = Some((pairs, Vec::new()));
+            self.eval_extra = extra;
+            return Ok(());
+        }
         let Some(Policy::Lm(m)) = self.policy.as_ref() else {
             return Err(TrainError::Config { field: "objective", msg: "KTO and LiPO train a language model".into() });
         };
         let (model, b) = (m.valid(), self.config.batch_size);
         let reference = reference_logps(&model, &pairs, b, self.pad_id, self.chunk, &self.device).await?;
-        let list_reference = list_reference_logps(&model, &lists, b, self.pad_id, self.chunk, &self.device).await?;
+        extra.list_reference =
+            list_reference_logps(&model, &extra.lists, b, self.pad_id, self.chunk, &self.device).await?;
         self.eval = Some((pairs, reference));
-        self.eval_extra = Extra { desirable, lists, list_reference, ..Default::default() };
+        self.eval_extra = extra;
         Ok(())
     }
 
@@ -1153,29 +1258,29 @@ impl Trainer {
                     self.lm_values(seq, &batch, view, chunk).0
                 }
                 Policy::Reward(m) => {
-                    self.reward_values(m.valid().rewards(batch.ids.clone().inner(), &batch.lengths), &batch).0
+                    self.reward_model_values(&m.valid(), batch.ids.clone().inner(), &batch, view, chunk).0
                 }
                 Policy::EncoderReward(m) => {
-                    self.reward_values(m.valid().rewards(batch.ids.clone().inner(), &batch.lengths), &batch).0
+                    self.reward_model_values(&m.valid(), batch.ids.clone().inner(), &batch, view, chunk).0
                 }
             };
             per_batch.push((chunk.len(), values));
         }
-        let names = device_metric_names(self.config.objective);
+        let names = device_metric_names(self.config.objective, &view.extra.attributes);
         let sizes: Vec<usize> = per_batch.iter().map(|(s, _)| *s).collect();
         let values = read_f32(Tensor::cat(per_batch.into_iter().map(|(_, v)| v).collect(), 0)).await?;
         // Pair-weighted means; min/max reduce as such.
         let mut out = Metrics::new();
         for (i, name) in names.iter().enumerate() {
             let vals = values.chunks(names.len()).map(|c| c[i] as f64);
-            let v = match *name {
+            let v = match name.as_str() {
                 metrics::MIN_REWARD => vals.fold(f64::INFINITY, f64::min),
                 metrics::MAX_REWARD => vals.fold(f64::NEG_INFINITY, f64::max),
                 _ => vals.zip(&sizes).map(|(v, &s)| v * s as f64).sum::<f64>() / view.len() as f64,
             };
-            out.insert((*name).into(), v);
+            out.insert(name.clone(), v);
         }
-        metrics::finish(&mut out);
+        finish_metrics(&mut out, &view.extra.attributes);
         out.insert(metrics::STEP.into(), self.step as f64);
         Ok(out)
     }
@@ -1212,7 +1317,9 @@ impl Trainer {
             }
             Objective::Lipo => self.lipo_values(seq, view, idx),
             Objective::Modpo => self.modpo_values(pair_logps(seq, batch, view.reference, idx), view, idx),
-            Objective::Dpo | Objective::Reward => self.dpo_values(pair_logps(seq, batch, view.reference, idx)),
+            Objective::Dpo | Objective::Reward | Objective::Regression => {
+                self.dpo_values(pair_logps(seq, batch, view.reference, idx))
+            }
         }
     }
 
@@ -1315,6 +1422,46 @@ impl Trainer {
         (values, loss)
     }
 
+    /// The loss of a batch of a reward-model objective and its metric values, from the model's scores of the
+    /// sequences `ids`: pairwise (Bradley–Terry family) on the first label, or regression on all k; `view`
+    /// holds the examples `idx`.
+    fn reward_model_values<M: ScalarReward>(
+        &self,
+        model: &M,
+        ids: Tensor<2, Int>,
+        batch: &Batch,
+        view: View<'_>,
+        idx: &[usize],
+    ) -> (Tensor<1>, Tensor<1>) {
+        match self.config.objective {
+            Objective::Regression => self.regression_values(model.scores(ids, &batch.lengths), view, idx),
+            _ => self.reward_values(model.rewards(ids, &batch.lengths), batch),
+        }
+    }
+
+    /// The mean regression loss of the rated responses `idx` from their scores `[n, k]`, and its metric
+    /// values: per attribute the sums of squared and of absolute errors and the count of examples that rate
+    /// it, each divided by n (so that weighted means over micro-batches keep their ratios; see
+    /// [`finish_metrics`]).
+    fn regression_values(&self, scores: Tensor<2>, view: View<'_>, idx: &[usize]) -> (Tensor<1>, Tensor<1>) {
+        let [n, k] = scores.dims();
+        let device = scores.device();
+        let rated: Vec<Option<f32>> = idx.iter().flat_map(|&i| view.extra.ratings[i].labels.iter().copied()).collect();
+        let grid = |f: &dyn Fn(&Option<f32>) -> f32| {
+            Tensor::<2>::from_data(TensorData::new(rated.iter().map(f).collect::<Vec<_>>(), [n, k]), &device)
+        };
+        let (labels, mask) = (grid(&|l| l.unwrap_or(0.0)), grid(&|l| if l.is_some() { 1.0 } else { 0.0 }));
+        let loss = regression_loss(scores.clone(), labels.clone(), mask.clone()).mean();
+        let mask = mask.inner();
+        let error = (scores.inner() - labels.inner()) * mask.clone();
+        let per = |x: Tensor<2>| x.sum_dim(0).reshape([k]).div_scalar(n as f64);
+        let values = Tensor::cat(
+            vec![loss.clone().inner().reshape([1]), per(error.clone().square()), per(error.abs()), per(mask)],
+            0,
+        );
+        (values, loss)
+    }
+
     /// The mean reward-model loss of a batch from the rewards of its `2k` sequences, and its metric values.
     fn reward_values(&self, rewards: Tensor<1>, batch: &Batch) -> (Tensor<1>, Tensor<1>) {
         let k = batch.pairs;
@@ -1360,8 +1507,8 @@ impl Trainer {
 
     /// Reward-model gradients over the micro-batches of `idx`.
     fn reward_gradients<M: ScalarReward>(&self, model: &M, idx: &[usize]) -> (Tensor<1>, GradientsParams, usize) {
-        self.accumulate(model, idx, |batch, _, w| {
-            let (values, loss) = self.reward_values(model.rewards(batch.ids.clone(), &batch.lengths), batch);
+        self.accumulate(model, idx, |batch, micro, w| {
+            let (values, loss) = self.reward_model_values(model, batch.ids.clone(), batch, self.view(), micro);
             (values, GradientsParams::from_grads(loss.mul_scalar(w).backward(), model))
         })
     }
@@ -1414,6 +1561,25 @@ impl Trainer {
         let surrogate = (hidden * d_hidden.autodiff()).sum() + (head * d_head.autodiff()).sum();
         (values, GradientsParams::from_grads(surrogate.backward(), model))
     }
+}
+
+/// Held-out `ratings` whose labels follow `theirs` (the attributes of their file), relabelled in the run's
+/// attribute order `run`: an attribute they rate that the run has no head for is an error, one they do not
+/// rate is masked.
+fn in_attribute_order(
+    mut ratings: Vec<TokenizedRating>,
+    theirs: &[String],
+    run: &[String],
+) -> Result<Vec<TokenizedRating>, TrainError> {
+    if let Some(a) = theirs.iter().find(|a| !run.contains(a)) {
+        let msg = format!("the held-out ratings rate {a:?}, which the training ratings do not ({})", run.join(", "));
+        return Err(TrainError::Config { field: "eval", msg });
+    }
+    let at: Vec<Option<usize>> = run.iter().map(|a| theirs.iter().position(|t| t == a)).collect();
+    for r in &mut ratings {
+        r.labels = at.iter().map(|i| i.and_then(|i| r.labels[i])).collect();
+    }
+    Ok(ratings)
 }
 
 /// The loss's inputs for the pairs `idx` from their summed log-probs `seq` (`[2k]`, chosen first), with their
@@ -1542,6 +1708,26 @@ pub async fn score_pairs(
     }
     let values = read_f32(Tensor::cat(parts, 0)).await?;
     Ok(values.chunks(2).map(|c| (c[0], c[1])).collect())
+}
+
+/// Summed response log-probs of every example of `data` under `model`, batched as the loop's reference pass
+/// batches them (`config.batch_size`, `max_length`, `logits_chunk_bytes`), ignoring values the data carry: pairs
+/// (chosen, rejected); KTO examples (completion, KL pair: the prompt with example i − 1's completion); lists, each
+/// response.
+/// For the reference model these are the values a run caches (`alignlab ref-logps`); `eval` also scores policies.
+pub async fn data_logps(
+    model: &Llama,
+    data: TrainData,
+    config: &TrainConfig,
+    pad: u32,
+    device: &Device,
+) -> Result<(Vec<(f32, f32)>, Vec<Vec<f32>>), TrainError> {
+    let (mut pairs, Extra { mut lists, .. }) = data.into_parts(config.max_length);
+    pairs.iter_mut().for_each(|p| (p.ref_chosen_logps, p.ref_rejected_logps) = (None, None));
+    lists.iter_mut().for_each(|l| l.ref_logps = None);
+    let (b, chunk) = (config.batch_size, chunk_rows(model.vocab_size(), config.logits_chunk_bytes));
+    let pairs = if pairs.is_empty() { Vec::new() } else { score_pairs(model, &pairs, b, pad, chunk, device).await? };
+    Ok((pairs, list_reference_logps(model, &lists, b, pad, chunk, device).await?))
 }
 
 /// The mean of per-pair `losses` and DPO's metric values (on the inner device) from the pairs' implicit rewards
