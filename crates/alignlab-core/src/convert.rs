@@ -4,6 +4,10 @@
 //!
 //! - ranked lists (and OpenAssistant trees) → pairs: every pair of a list, ties kept as `tie: true` records
 //!   (dropped with `drop_ties`), strength from score gaps;
+//! - ratings → pairs: the responses of one prompt compared two by two on one attribute or a weighted sum of
+//!   them, strength from the score gap (see [`ratings_to_pairs`]); the ratings of a prompt must be on
+//!   consecutive lines (as HelpSteer2 writes them), so only one prompt's ratings are held at a time;
+//! - GSM8K (`{"question", "answer"}`) and IFEval input records → verifiable records ([`crate::verify`]);
 //! - pairs → unpaired: TRL's `unpair_preference_dataset` per pair (chosen desirable, rejected undesirable);
 //! - plain ↔ conversational: plain fields become one user / assistant message (TRL's conversational format);
 //!   messages become text rendered with a model's chat template, as TRL's `maybe_apply_chat_template` does
@@ -15,11 +19,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::data::{
-    DataError, DataErrorKind, ListRecord, PreferenceRecord, ReadOptions, Text, UnpairedRecord, list_to_pairs,
-    pairs_to_unpaired, parse_list, parse_preference, parse_unpaired, read_oasst_trees,
+    DataError, DataErrorKind, ListRecord, PreferenceRecord, RatingRecord, ReadOptions, Text, UnpairedRecord,
+    list_to_pairs, pairs_to_unpaired, parse_list, parse_preference, parse_rating, parse_unpaired, read_oasst_trees,
 };
 use crate::jsonl::{JsonlLines, Line, Problem};
 use crate::tokenizer::{Message, Tokenizer};
+use crate::verify::{VerifiableRecord, parse_verifiable};
 
 /// An input format, by the keys of its records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -33,6 +38,10 @@ pub enum Format {
     Lists,
     /// OpenAssistant message trees, `{"message_tree_id", "prompt": node}`.
     Oasst,
+    /// `{"prompt", "response", "attributes"}` (HelpSteer2).
+    Ratings,
+    /// `{"prompt", "ground_truth", "verifier"}`, or GSM8K / IFEval input records.
+    Verifiable,
 }
 
 impl Format {
@@ -48,6 +57,13 @@ impl Format {
             Format::Unpaired
         } else if has("chosen") && has("rejected") {
             Format::Pairs
+        } else if has("response") && has("attributes") {
+            Format::Ratings
+        } else if (has("ground_truth") && has("verifier"))
+            || (has("question") && has("answer"))
+            || has("instruction_id_list")
+        {
+            Format::Verifiable
         } else {
             return None;
         })
@@ -66,6 +82,8 @@ pub enum Target {
     Chat,
     /// The input format with every conversation rendered to text by a chat template.
     Plain,
+    /// `{"prompt", "ground_truth", "verifier"}` (from GSM8K and IFEval records).
+    Verifiable,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +108,13 @@ pub struct ConvertOptions {
     pub from: Option<Format>,
     /// Leave out pairs marked `tie` (lists with equal labels give them).
     pub drop_ties: bool,
+    /// Ratings → pairs: the score of a response is Σ weight · attribute over these; empty means
+    /// [`DEFAULT_RATING_ATTRIBUTE`] alone.
+    pub rating_weights: Vec<(String, f32)>,
 }
+
+/// The attribute ratings are compared on by default (HelpSteer2's overall one).
+pub const DEFAULT_RATING_ATTRIBUTE: &str = "helpfulness";
 
 /// What a conversion read, wrote and skipped.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -109,6 +133,16 @@ enum Record {
     Pair(PreferenceRecord),
     Unpaired(UnpairedRecord),
     List(ListRecord),
+    Rating(RatingRecord),
+    Verifiable(VerifiableRecord),
+}
+
+/// The ratings of the prompt being read (ratings → pairs), and the prompts already done.
+#[derive(Default)]
+struct RatingGroups {
+    prompt: Option<String>,
+    records: Vec<RatingRecord>,
+    done: std::collections::HashSet<u64>,
 }
 
 /// Reads JSONL records of one format from `input` and writes them as `to` to `output`, line by line.
@@ -126,6 +160,7 @@ pub fn convert(
         check_supported(source, from, to)?;
     }
     let mut report = ConvertReport { format: opts.from, ..ConvertReport::default() };
+    let mut groups = RatingGroups::default();
     if to == Target::Plain && tokenizer.and_then(Tokenizer::chat_template).is_none() {
         return Err(ConvertError::NoTemplate { file: source.into() });
     }
@@ -164,28 +199,162 @@ pub fn convert(
         };
         report.records_read += 1;
         for record in records {
-            for out in
-                transform(record, to, tokenizer).map_err(|kind| DataError { file: Some(source.into()), line, kind })?
-            {
-                if let Value::Object(o) = &out
-                    && o.get("tie") == Some(&Value::Bool(true))
-                {
-                    if opts.drop_ties {
-                        continue;
-                    }
-                    report.ties += 1;
+            let out = match (record, to) {
+                (Record::Rating(r), Target::Pairs) => {
+                    rating_group(&mut groups, r, line, source, opts, &mut report, &mut output)?;
+                    continue;
                 }
-                serde_json::to_writer(&mut output, &out).map_err(|e| io(e.into()))?;
-                output.write_all(b"\n").map_err(io)?;
-                report.records_written += 1;
-            }
+                (record, _) => transform(record, to, tokenizer),
+            };
+            let out = out.map_err(|kind| DataError { file: Some(source.into()), line, kind })?;
+            write_records(out, opts, &mut report, &mut output).map_err(io)?;
         }
     }
     if report.format.is_none() {
         return Err(ConvertError::UnknownFormat { file: source.into() });
     }
+    flush_ratings(&mut groups, source, opts, &mut report, &mut output)?;
     output.flush().map_err(io)?;
     Ok(report)
+}
+
+/// Writes output records as JSONL, counting ties (or leaving them out with `drop_ties`).
+fn write_records(
+    records: Vec<Value>,
+    opts: &ConvertOptions,
+    report: &mut ConvertReport,
+    mut output: impl Write,
+) -> std::io::Result<()> {
+    for out in records {
+        if let Value::Object(o) = &out
+            && o.get("tie") == Some(&Value::Bool(true))
+        {
+            if opts.drop_ties {
+                continue;
+            }
+            report.ties += 1;
+        }
+        serde_json::to_writer(&mut output, &out)?;
+        output.write_all(b"\n")?;
+        report.records_written += 1;
+    }
+    Ok(())
+}
+
+/// Adds a rating to its prompt's group; a new prompt first writes the pairs of the group before it. A prompt
+/// whose group was already written is an error: its pairs with the earlier responses would be lost.
+fn rating_group(
+    groups: &mut RatingGroups,
+    rating: RatingRecord,
+    line: usize,
+    source: &str,
+    opts: &ConvertOptions,
+    report: &mut ConvertReport,
+    output: impl Write,
+) -> Result<(), ConvertError> {
+    let key = serde_json::to_string(&rating.prompt).expect("text serialises");
+    if groups.prompt.as_ref() != Some(&key) {
+        flush_ratings(groups, source, opts, report, output)?;
+        if groups.done.contains(&hash(&key)) {
+            let reason = "this prompt's ratings are not on consecutive lines (sort the file by prompt)".into();
+            let kind = DataErrorKind::InvalidField { field: "prompt", reason };
+            return Err(DataError { file: Some(source.into()), line, kind }.into());
+        }
+        groups.prompt = Some(key);
+    }
+    if groups.records.len() >= opts.read.max_responses {
+        let reason = format!("more than {} ratings of one prompt", opts.read.max_responses);
+        let kind = DataErrorKind::InvalidField { field: "prompt", reason };
+        return Err(DataError { file: Some(source.into()), line, kind }.into());
+    }
+    groups.records.push(rating);
+    Ok(())
+}
+
+/// Writes the pairs of the group being read, and marks its prompt done.
+fn flush_ratings(
+    groups: &mut RatingGroups,
+    source: &str,
+    opts: &ConvertOptions,
+    report: &mut ConvertReport,
+    output: impl Write,
+) -> Result<(), ConvertError> {
+    let Some(prompt) = groups.prompt.take() else { return Ok(()) };
+    groups.done.insert(hash(&prompt));
+    let records = std::mem::take(&mut groups.records);
+    let pairs = ratings_to_pairs(&records, &opts.rating_weights).map_err(|(line, kind)| DataError {
+        file: Some(source.into()),
+        line,
+        kind,
+    })?;
+    let io = |err| ConvertError::Io { file: source.to_string(), err };
+    write_records(pairs.iter().map(json).collect(), opts, report, output).map_err(io)
+}
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(s)
+}
+
+/// Pairs from the ratings of one prompt (HelpSteer2's attributes, 0–4): each response's score is its
+/// `weights`-weighted sum of attributes (empty `weights`: [`DEFAULT_RATING_ATTRIBUTE`] alone), and every two
+/// responses i < j give a pair, the higher score chosen. The score gap d gives the strength on the annotation
+/// UI's 1..3 scale, read as HelpSteer2-Preference's "slightly better / better / much better": d ≤ 1 → 1,
+/// 1 < d ≤ 2 → 2, d > 2 → 3 (one Likert step of a 0–4 attribute is "slightly"). Equal scores (|d| ≤ 1e-6) give
+/// `tie: true` with no strength, chosen = the earlier response. With a single attribute the pairs carry it as
+/// `objective`. A response without a weighted attribute is an error naming its line and the attribute.
+pub fn ratings_to_pairs(
+    ratings: &[RatingRecord],
+    weights: &[(String, f32)],
+) -> Result<Vec<PreferenceRecord>, (usize, DataErrorKind)> {
+    let default = [(DEFAULT_RATING_ATTRIBUTE.to_string(), 1.0)];
+    let weights = if weights.is_empty() { &default[..] } else { weights };
+    let scores = ratings
+        .iter()
+        .map(|r| {
+            weights.iter().try_fold(0.0f32, |sum, (name, w)| match r.attributes.get(name) {
+                Some(x) => Ok(sum + w * x),
+                None => {
+                    let reason = format!("no \"{name}\" rating to compare responses on");
+                    Err((r.line, DataErrorKind::InvalidField { field: "attributes", reason }))
+                }
+            })
+        })
+        .collect::<Result<Vec<f32>, _>>()?;
+    let objective = (weights.len() == 1).then(|| weights[0].0.clone());
+    let mut pairs = Vec::new();
+    for i in 0..ratings.len() {
+        for j in i + 1..ratings.len() {
+            let gap = (scores[i] - scores[j]).abs();
+            let tie = gap <= 1e-6;
+            let (w, l) = if scores[j] > scores[i] && !tie { (j, i) } else { (i, j) };
+            let strength = (!tie).then_some(if gap <= 1.0 {
+                1.0
+            } else if gap <= 2.0 {
+                2.0
+            } else {
+                3.0
+            });
+            pairs.push(PreferenceRecord {
+                prompt: ratings[w].prompt.clone(),
+                chosen: ratings[w].response.clone(),
+                rejected: ratings[l].response.clone(),
+                strength,
+                tie,
+                both_bad: false,
+                objective: objective.clone(),
+                annotator: None,
+                swapped: false,
+                justification: None,
+                source: None,
+                category: None,
+                ref_chosen_logps: None,
+                ref_rejected_logps: None,
+                line: ratings[w].line,
+            });
+        }
+    }
+    Ok(pairs)
 }
 
 fn skip_or_fail(
@@ -209,6 +378,13 @@ fn check_supported(source: &str, from: Format, to: Target) -> Result<(), Convert
         }
         (Format::Pairs, Target::Lists) => ": pairs become lists only by grouping a whole file by prompt",
         (Format::Lists | Format::Oasst, Target::Unpaired) => ": convert to pairs first, then to unpaired",
+        (Format::Ratings, Target::Unpaired) => ": convert to pairs first, then to unpaired",
+        (Format::Ratings, Target::Lists) => ": ratings become pairs (--to pairs)",
+        (Format::Verifiable, Target::Pairs | Target::Unpaired | Target::Lists) => {
+            ": verifiable prompts have no responses to compare"
+        }
+        (Format::Verifiable, _) | (_, Target::Same | Target::Chat | Target::Plain) => return Ok(()),
+        (_, Target::Verifiable) => ": only GSM8K and IFEval records become verifiable ones",
         _ => return Ok(()),
     };
     Err(ConvertError::Unsupported { file: source.into(), from, to, why })
@@ -224,6 +400,8 @@ fn parse(format: Format, text: &str, read: &ReadOptions) -> Result<Vec<Record>, 
             let lists = read_oasst_trees("", text, &strict).map_err(|e| e.kind)?;
             lists.records.into_iter().map(Record::List).collect()
         }
+        Format::Ratings => vec![Record::Rating(parse_rating(text, read.max_line_bytes)?)],
+        Format::Verifiable => vec![Record::Verifiable(parse_verifiable(text, read.max_line_bytes)?)],
     })
 }
 
@@ -258,6 +436,16 @@ fn transform(record: Record, to: Target, tokenizer: Option<&Tokenizer>) -> Resul
             u.completion = text(&u.completion, "assistant", &prompt)?;
             u.prompt = text(&prompt, "user", &prompt)?;
             vec![json(&u)]
+        }
+        (Record::Rating(mut r), _) => {
+            let prompt = r.prompt.clone();
+            r.response = text(&r.response, "assistant", &prompt)?;
+            r.prompt = text(&prompt, "user", &prompt)?;
+            vec![json(&r)]
+        }
+        (Record::Verifiable(mut v), _) => {
+            v.prompt = text(&v.prompt.clone(), "user", &v.prompt)?;
+            vec![json(&v)]
         }
     })
 }

@@ -90,6 +90,8 @@ pub enum DataErrorKind {
     WrongType { field: &'static str, expected: &'static str },
     #[error("field \"{field}\": {reason}")]
     InvalidField { field: &'static str, reason: String },
+    #[error("no {0}")]
+    NoFormat(&'static str),
     #[error("prompt, chosen and rejected must all be strings or all be message lists")]
     MixedFormats,
     #[error("no \"prompt\" field, and nothing of \"{which}\" remains after the part it shares with \"{other}\"")]
@@ -284,7 +286,7 @@ fn json_array_items(text: &str) -> Result<Vec<(usize, &str)>, (usize, DataErrorK
 }
 
 /// One record's JSON object, or why not.
-fn parse_object(line: &str, max_line_bytes: usize) -> Result<Map<String, Value>, DataErrorKind> {
+pub(crate) fn parse_object(line: &str, max_line_bytes: usize) -> Result<Map<String, Value>, DataErrorKind> {
     if line.len() > max_line_bytes {
         return Err(DataErrorKind::LineTooLong { len: line.len(), max: max_line_bytes });
     }
@@ -302,15 +304,15 @@ fn parse_object(line: &str, max_line_bytes: usize) -> Result<Map<String, Value>,
 
 /// LLaMA-Factory's ShareGPT records in TRL's shape, in place, so its files load as they are: `conversations`
 /// becomes `prompt` when there is none, messages `{"from", "value"}` become `{"role", "content"}` (`human` →
-/// `user`, `gpt` → `assistant`, other roles kept), and a single message object in `chosen`, `rejected` or
-/// `completion` becomes a one-message list. TRL records pass through unchanged.
+/// `user`, `gpt` → `assistant`, other roles kept, also in `messages`), and a single message object in `chosen`,
+/// `rejected` or `completion` becomes a one-message list. TRL records pass through unchanged.
 fn from_sharegpt(obj: &mut Map<String, Value>) -> Result<(), DataErrorKind> {
     if !obj.contains_key("prompt")
         && let Some(c) = obj.remove("conversations")
     {
         obj.insert("prompt".into(), c);
     }
-    for field in ["prompt", "chosen", "rejected", "completion"] {
+    for field in ["prompt", "chosen", "rejected", "completion", "messages"] {
         let Some(v) = obj.get_mut(field) else { continue };
         if v.is_object() {
             *v = Value::Array(vec![v.take()]);
@@ -336,10 +338,25 @@ fn from_sharegpt(obj: &mut Map<String, Value>) -> Result<(), DataErrorKind> {
     Ok(())
 }
 
+/// The columns of `lvwerra/stack-exchange-paired` (and torchtune's fixture of it) in TRL's names, in place:
+/// `question` → `prompt`, `response_j` (the answer with more votes) → `chosen`, `response_k` → `rejected`, when
+/// the record has none of TRL's.
+fn from_stack_exchange_paired(obj: &mut Map<String, Value>) {
+    if ["prompt", "chosen", "rejected"].iter().any(|k| obj.contains_key(*k)) {
+        return;
+    }
+    for (from, to) in [("question", "prompt"), ("response_j", "chosen"), ("response_k", "rejected")] {
+        if let Some(v) = obj.remove(from) {
+            obj.insert(to.into(), v);
+        }
+    }
+}
+
 /// Parses one JSONL line into a record (line number 0).
 pub fn parse_preference(line: &str, max_line_bytes: usize) -> Result<PreferenceRecord, DataErrorKind> {
     let mut obj = parse_object(line, max_line_bytes)?;
     from_sharegpt(&mut obj)?;
+    from_stack_exchange_paired(&mut obj);
     let prompt = text_field(&obj, "prompt")?;
     let chosen = text_field(&obj, "chosen")?.ok_or(DataErrorKind::MissingField("chosen"))?;
     let rejected = text_field(&obj, "rejected")?.ok_or(DataErrorKind::MissingField("rejected"))?;
@@ -357,6 +374,7 @@ pub fn parse_preference(line: &str, max_line_bytes: usize) -> Result<PreferenceR
         }
         None => split_implicit_prompt(chosen, rejected)?,
     };
+    let Provenance { annotator, source, category } = provenance(&obj)?;
     Ok(PreferenceRecord {
         prompt,
         chosen,
@@ -365,18 +383,18 @@ pub fn parse_preference(line: &str, max_line_bytes: usize) -> Result<PreferenceR
         tie: bool_field(&obj, "tie")?,
         both_bad: bool_field(&obj, "both_bad")?,
         objective: string_field(&obj, "objective")?,
-        annotator: string_field(&obj, "annotator")?,
+        annotator,
         swapped: bool_field(&obj, "swapped")?,
         justification: string_field(&obj, "justification")?,
-        source: string_field(&obj, "source")?,
-        category: string_field(&obj, "category")?,
+        source,
+        category,
         ref_chosen_logps: number_field(&obj, "ref_chosen_logps")?,
         ref_rejected_logps: number_field(&obj, "ref_rejected_logps")?,
         line: 0,
     })
 }
 
-fn json_kind(v: &Value) -> &'static str {
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a bool",
@@ -387,11 +405,11 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-fn present<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
+pub(crate) fn present<'a>(obj: &'a Map<String, Value>, field: &str) -> Option<&'a Value> {
     obj.get(field).filter(|v| !v.is_null())
 }
 
-fn text_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<Text>, DataErrorKind> {
+pub(crate) fn text_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<Text>, DataErrorKind> {
     present(obj, field).map(|v| text_value(v, field)).transpose()
 }
 
@@ -434,13 +452,28 @@ fn bool_field(obj: &Map<String, Value>, field: &'static str) -> Result<bool, Dat
     }
 }
 
-fn string_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, DataErrorKind> {
+pub(crate) fn string_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String>, DataErrorKind> {
     match present(obj, field) {
         None => Ok(None),
         Some(v) => {
             v.as_str().map(|s| Some(s.to_string())).ok_or(DataErrorKind::WrongType { field, expected: "a string" })
         }
     }
+}
+
+/// The optional provenance fields every record kind carries, read once for all of them.
+struct Provenance {
+    annotator: Option<String>,
+    source: Option<String>,
+    category: Option<String>,
+}
+
+fn provenance(obj: &Map<String, Value>) -> Result<Provenance, DataErrorKind> {
+    Ok(Provenance {
+        annotator: string_field(obj, "annotator")?,
+        source: string_field(obj, "source")?,
+        category: string_field(obj, "category")?,
+    })
 }
 
 /// The turn marker of Anthropic's HH-RLHF transcripts (`"\n\nHuman: …\n\nAssistant: …"`).
@@ -847,13 +880,14 @@ pub fn parse_unpaired(line: &str, max_line_bytes: usize) -> Result<UnpairedRecor
         None => return Err(DataErrorKind::MissingField("label")),
         Some(v) => v.as_bool().ok_or(DataErrorKind::WrongType { field: "label", expected: "true or false" })?,
     };
+    let Provenance { annotator, source, category } = provenance(&obj)?;
     Ok(UnpairedRecord {
         prompt,
         completion,
         label,
-        annotator: string_field(&obj, "annotator")?,
-        source: string_field(&obj, "source")?,
-        category: string_field(&obj, "category")?,
+        annotator,
+        source,
+        category,
         reference_logps: number_field(&obj, "reference_logps")?,
         reference_kl_logps: number_field(&obj, "reference_KL_logps")?,
         line: 0,
@@ -926,14 +960,15 @@ pub fn parse_list(line: &str, max_line_bytes: usize, max_responses: usize) -> Re
     if ranking.is_none() && scores.is_none() {
         return Err(invalid("ranking", "a list needs \"ranking\" or \"scores\"".into()));
     }
+    let Provenance { annotator, source, category } = provenance(&obj)?;
     Ok(ListRecord {
         prompt,
         responses,
         ranking,
         scores,
-        annotator: string_field(&obj, "annotator")?,
-        source: string_field(&obj, "source")?,
-        category: string_field(&obj, "category")?,
+        annotator,
+        source,
+        category,
         ref_logps: numbers("ref_logps")?,
         line: 0,
     })
@@ -1230,6 +1265,192 @@ pub fn tokenize_rating(
 pub fn rating_attributes(records: &[RatingRecord]) -> Vec<String> {
     let names: std::collections::BTreeSet<&String> = records.iter().flat_map(|r| r.attributes.keys()).collect();
     names.into_iter().cloned().collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Per-annotator judgements (PandaLM), prompts, and supervised fine-tuning examples
+
+/// Most annotators one PandaLM-style item may carry.
+pub const MAX_ANNOTATORS: usize = 64;
+
+/// Reads PandaLM's human test set (`{"idx", "cmp_key", "motivation_app", "instruction", "input", "response1",
+/// "response2", "annotator1", "annotator2", …}`, labels 0 = tie, 1 or 2 = that response is better) as one
+/// pairwise record per annotator label: `annotator` = the label's key, `chosen` = the better response
+/// (response1 for a tie, with `tie: true`), `swapped` when that is response2 (shown second), `prompt` =
+/// instruction + "\n\n" + input (input may be empty), `source` = `cmp_key` (the two models compared), `category` =
+/// `motivation_app`. Responses that are JSON booleans (6 rows) become "True"/"False" as in Python. Each record
+/// keeps its item's line, so grouping by line gives the items. Errors and skipping as [`read_preferences`].
+pub fn read_pandalm(source: &str, text: &str, opts: &ReadOptions) -> Result<ReadReport, DataError> {
+    let parse = |raw: &str| parse_pandalm(raw, opts.max_line_bytes);
+    let items = read_records(source, text, opts, parse, |recs, line| recs.iter_mut().for_each(|r| r.line = line))?;
+    Ok(ReadReport { records: items.records.into_iter().flatten().collect(), skipped: items.skipped })
+}
+
+fn parse_pandalm(raw: &str, max_line_bytes: usize) -> Result<Vec<PreferenceRecord>, DataErrorKind> {
+    let obj = parse_object(raw, max_line_bytes)?;
+    let response = |field: &'static str| match present(&obj, field) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Bool(b)) => Ok(if *b { "True" } else { "False" }.to_string()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(_) => Err(DataErrorKind::WrongType { field, expected: "a string" }),
+        None => Err(DataErrorKind::MissingField(field)),
+    };
+    let (r1, r2) = (response("response1")?, response("response2")?);
+    let instruction = string_field(&obj, "instruction")?.ok_or(DataErrorKind::MissingField("instruction"))?;
+    let prompt = match string_field(&obj, "input")? {
+        Some(input) if !input.is_empty() => format!("{instruction}\n\n{input}"),
+        _ => instruction,
+    };
+    let mut labels: Vec<(u64, &String, &Value)> = obj
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("annotator")?.parse::<u64>().ok()?, k, v)))
+        .filter(|(_, _, v)| !v.is_null())
+        .collect();
+    if labels.is_empty() || labels.len() > MAX_ANNOTATORS {
+        let reason = format!("{} labels; give 1 to {MAX_ANNOTATORS} (annotator1, annotator2, …)", labels.len());
+        return Err(DataErrorKind::InvalidField { field: "annotator1", reason });
+    }
+    labels.sort_by_key(|(n, _, _)| *n);
+    let (cmp_key, app) = (string_field(&obj, "cmp_key")?, string_field(&obj, "motivation_app")?);
+    labels
+        .into_iter()
+        .map(|(_, key, v)| {
+            let label = v.as_u64().filter(|l| *l <= 2).ok_or_else(|| DataErrorKind::InvalidField {
+                field: "annotator1",
+                reason: format!("\"{key}\" is {v}; labels are 0 (tie), 1 or 2 (that response is better)"),
+            })?;
+            let (chosen, rejected) = if label == 2 { (&r2, &r1) } else { (&r1, &r2) };
+            Ok(PreferenceRecord {
+                prompt: Text::Plain(prompt.clone()),
+                chosen: Text::Plain(chosen.clone()),
+                rejected: Text::Plain(rejected.clone()),
+                strength: None,
+                tie: label == 0,
+                both_bad: false,
+                objective: None,
+                annotator: Some(key.clone()),
+                swapped: label == 2,
+                justification: None,
+                source: cmp_key.clone(),
+                category: app.clone(),
+                ref_chosen_logps: None,
+                ref_rejected_logps: None,
+                line: 0,
+            })
+        })
+        .collect()
+}
+
+/// A prompt to generate from (DESIGN.md §3 prompt-only: `{"prompt"}`, a string or a list of `{role, content}`
+/// messages; other fields are ignored, so the prompts of any format load).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PromptRecord {
+    pub prompt: Text,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// 1-based line in the file it was read from (0 when not read from a file).
+    #[serde(default)]
+    pub line: usize,
+}
+
+/// Reads prompts; errors and skipping as [`read_preferences`].
+pub fn read_prompts(source: &str, text: &str, opts: &ReadOptions) -> Result<ReadReport<PromptRecord>, DataError> {
+    read_records(source, text, opts, |raw| parse_prompt(raw, opts.max_line_bytes), |r, line| r.line = line)
+}
+
+/// Parses one prompt record (line number 0).
+pub fn parse_prompt(line: &str, max_line_bytes: usize) -> Result<PromptRecord, DataErrorKind> {
+    let mut obj = parse_object(line, max_line_bytes)?;
+    from_sharegpt(&mut obj)?;
+    let prompt = text_field(&obj, "prompt")?.ok_or(DataErrorKind::MissingField("prompt"))?;
+    if matches!(&prompt, Text::Chat(m) if m.is_empty()) {
+        return Err(DataErrorKind::InvalidField { field: "prompt", reason: "empty message list".into() });
+    }
+    let Provenance { source, category, .. } = provenance(&obj)?;
+    Ok(PromptRecord { prompt, source, category, line: 0 })
+}
+
+/// A supervised fine-tuning example in one of TRL's three SFT layouts.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum SftExample {
+    /// `{"prompt", "completion"}` (strings or message lists): only the completion is trained.
+    PromptCompletion { prompt: Text, completion: Text },
+    /// `{"messages"}`: a conversation (TRL's conversational language modelling).
+    Messages { messages: Vec<Message> },
+    /// `{"text"}`: plain language modelling, every token trained.
+    Text { text: String },
+}
+
+/// One SFT example with its provenance.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SftRecord {
+    #[serde(flatten)]
+    pub example: SftExample,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// 1-based line in the file it was read from (0 when not read from a file).
+    #[serde(default)]
+    pub line: usize,
+}
+
+/// Reads SFT examples: each record is `{"prompt", "completion"}`, `{"messages"}` or `{"text"}` (tried in that
+/// order, so a record with both a completion and messages is a prompt-completion one); LLaMA-Factory's ShareGPT
+/// `{"conversations"}` loads as messages. Prompt and completion are both strings or both message lists; message
+/// lists are not empty, and a `messages` conversation has an assistant turn to train on. Errors and skipping as
+/// [`read_preferences`].
+pub fn read_sft(source: &str, text: &str, opts: &ReadOptions) -> Result<ReadReport<SftRecord>, DataError> {
+    read_records(source, text, opts, |raw| parse_sft(raw, opts.max_line_bytes), |r, line| r.line = line)
+}
+
+/// Parses one SFT record (line number 0).
+pub fn parse_sft(line: &str, max_line_bytes: usize) -> Result<SftRecord, DataErrorKind> {
+    let mut obj = parse_object(line, max_line_bytes)?;
+    if !obj.contains_key("messages")
+        && !obj.contains_key("prompt")
+        && let Some(c) = obj.remove("conversations")
+    {
+        obj.insert("messages".into(), c);
+    }
+    from_sharegpt(&mut obj)?;
+    let empty = |field| DataErrorKind::InvalidField { field, reason: "empty message list".into() };
+    let example = if present(&obj, "completion").is_some() {
+        let prompt = text_field(&obj, "prompt")?.ok_or(DataErrorKind::MissingField("prompt"))?;
+        let completion = text_field(&obj, "completion")?.ok_or(DataErrorKind::MissingField("completion"))?;
+        if prompt.is_chat() != completion.is_chat() {
+            let reason = "prompt and completion must both be strings or both be message lists".into();
+            return Err(DataErrorKind::InvalidField { field: "completion", reason });
+        }
+        if matches!(&completion, Text::Chat(m) if m.is_empty()) {
+            return Err(empty("completion"));
+        }
+        SftExample::PromptCompletion { prompt, completion }
+    } else if let Some(v) = present(&obj, "messages") {
+        let Text::Chat(messages) = text_value(v, "messages")? else {
+            return Err(DataErrorKind::WrongType { field: "messages", expected: "a list of {role, content} messages" });
+        };
+        if messages.is_empty() {
+            return Err(empty("messages"));
+        }
+        if !messages.iter().any(|m| m.role == "assistant") {
+            let reason = "no assistant message to train on".into();
+            return Err(DataErrorKind::InvalidField { field: "messages", reason });
+        }
+        SftExample::Messages { messages }
+    } else if present(&obj, "text").is_some() {
+        let text = string_field(&obj, "text")?.expect("present");
+        SftExample::Text { text }
+    } else if obj.contains_key("prompt") {
+        return Err(DataErrorKind::MissingField("completion"));
+    } else {
+        return Err(DataErrorKind::NoFormat("\"prompt\" + \"completion\", \"messages\" or \"text\" (the SFT formats)"));
+    };
+    let Provenance { source, category, .. } = provenance(&obj)?;
+    Ok(SftRecord { example, source, category, line: 0 })
 }
 
 #[cfg(test)]
