@@ -1726,6 +1726,10 @@ pub async fn data_logps(
     pairs.iter_mut().for_each(|p| (p.ref_chosen_logps, p.ref_rejected_logps) = (None, None));
     lists.iter_mut().for_each(|l| l.ref_logps = None);
     let (b, chunk) = (config.batch_size, chunk_rows(model.vocab_size(), config.logits_chunk_bytes));
+    // on the device form [`Trainer::new`] scores its reference on, so the values are its own bit for bit
+    let device = device.clone().autodiff();
+    let model = model.clone().fork(&device).valid();
+    let (model, device) = (&model, &device);
     let pairs = if pairs.is_empty() { Vec::new() } else { score_pairs(model, &pairs, b, pad, chunk, device).await? };
     Ok((pairs, list_reference_logps(model, &lists, b, pad, chunk, device).await?))
 }

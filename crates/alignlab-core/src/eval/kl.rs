@@ -14,9 +14,11 @@
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::data::Text;
 use crate::generate::{GenerateError, GenerateOptions, generate};
 use crate::model::llama::Llama;
 use crate::objectives::logprob::{chunk_rows, masked_sum, token_logps};
+use crate::tokenizer::{Tokenizer, TokenizerError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KlError {
@@ -125,6 +127,25 @@ pub async fn kl_to_reference<P: AsRef<[u32]>>(
         per_prompt,
         samples_per_prompt: n,
     })
+}
+
+/// The ids a prompt is continued from: messages, and plain text with `chat_template`, through the model's chat
+/// template with the generation prompt; plain text otherwise as it is; the bos id in front when the tokenizer asks
+/// for it (or the prompt is empty), as in training. Every surface samples the KL's prompts (and `generate` its
+/// prompts) through here, so they agree on the ids.
+pub fn prompt_ids(tok: &Tokenizer, prompt: &Text, chat_template: bool) -> Result<Vec<u32>, TokenizerError> {
+    let text = match prompt {
+        Text::Plain(p) if !chat_template => p.clone(),
+        _ => tok.apply_chat_template(&prompt.to_messages("user"), true)?,
+    };
+    let mut ids = tok.encode(&text)?;
+    if let Some(bos) = tok.bos_id()
+        && (tok.add_bos() || ids.is_empty())
+        && ids.first() != Some(&bos)
+    {
+        ids.insert(0, bos);
+    }
+    Ok(ids)
 }
 
 /// `prompt ++ response` for each response, right-padded, with the mask of response targets.

@@ -4,11 +4,15 @@
 //!
 //! No tensors here: a surface reads scores back from the device once and hands slices to these functions, and
 //! every result serialises to JSON for the CLI and the page. Degenerate input is an [`EvalError`], never a
-//! panic or a silent NaN. The exception is `kl`, which samples from the models it compares.
+//! panic or a silent NaN. The exceptions are `kl`, which samples from the models it compares, and `implicit`,
+//! which scores a data set under a policy and its reference and hands the rewards to the metrics here.
 
 pub mod agreement;
+pub mod implicit;
 pub mod kl;
 pub mod preference;
+pub mod ranking;
+pub mod unpaired;
 
 /// Why a metric could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -30,6 +34,8 @@ pub enum EvalError {
     NotAProbability { what: &'static str, index: usize, value: f64 },
     #[error("AUROC needs both classes: found {positives} positive and {negatives} negative labels")]
     OneClass { positives: usize, negatives: usize },
+    #[error("every list is one tie group: no ordered pair (ψ_i > ψ_j) to rank")]
+    NoOrderedPairs,
     #[error("the number of calibration bins must be at least 1")]
     NoBins,
     #[error("the {level} distance needs numeric labels; {label} is not a number")]
