@@ -245,7 +245,7 @@ fn write_records(
 /// whose group was already written is an error: its pairs with the earlier responses would be lost.
 fn rating_group(
     groups: &mut RatingGroups,
-    rating: RatingRecord,
+    mut rating: RatingRecord,
     line: usize,
     source: &str,
     opts: &ConvertOptions,
@@ -267,6 +267,7 @@ fn rating_group(
         let kind = DataErrorKind::InvalidField { field: "prompt", reason };
         return Err(DataError { file: Some(source.into()), line, kind }.into());
     }
+    rating.line = line;
     groups.records.push(rating);
     Ok(())
 }

@@ -4,7 +4,9 @@
 //! `scripts/fetch-models.sh`); the data in `$ALIGNLAB_DATA` (default: `../shared/data` beside the
 //! workspace). A missing file fails the test with what to do: these tests are not skipped.
 
-use alignlab_core::data::{PreferenceRecord, ReadOptions, Text, TokenizeOptions, read_preferences, tokenize_pair};
+use alignlab_core::data::{
+    PreferenceRecord, ReadOptions, Text, TokenizeOptions, read_pandalm, read_preferences, tokenize_pair,
+};
 use alignlab_core::tokenizer::{Message, Tokenizer};
 use alignlab_core::weights::gguf::{GgmlType, Gguf};
 
@@ -214,4 +216,54 @@ fn reads_truthfulqa_fixture() {
         tok.decode(&p.chosen, false).unwrap(),
         "The watermelon seeds pass through your digestive system<|im_end|>"
     );
+}
+
+/// torchtune's Stack Exchange fixture (a JSON array of `question`, `response_j` = more votes, `response_k`):
+/// SOURCE.md gives 25 rows.
+#[test]
+fn reads_stack_exchange_tiny() {
+    let path = data_path("stack-exchange-tiny/stack_exchange_paired_tiny.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let report = read_preferences("stack_exchange_paired_tiny.json", &text, &ReadOptions::default()).unwrap();
+    assert_eq!(report.records.len(), 25);
+    let raw: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    for (rec, row) in report.records.iter().zip(&raw) {
+        let s = |k: &str| Text::Plain(row[k].as_str().unwrap().to_string());
+        assert_eq!((&rec.prompt, &rec.chosen, &rec.rejected), (&s("question"), &s("response_j"), &s("response_k")));
+    }
+}
+
+/// PandaLM's human test set, one pair per annotator label; SOURCE.md: 999 items, label triples 426 unanimous
+/// "2", 368 unanimous "1", 85 unanimous tie, 120 with disagreement; majority 472 × "2", 422 × "1", 105 tie.
+#[test]
+fn reads_pandalm_human_pairwise() {
+    let path = data_path("pandalm-human-pairwise/testset-v1.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let report = read_pandalm("testset-v1.json", &text, &ReadOptions::default()).unwrap();
+    assert_eq!(report.records.len(), 3 * 999);
+    // an item's three records share its line; the label is 0 (tie), 1 (chosen shown first) or 2 (swapped)
+    let label = |r: &PreferenceRecord| {
+        if r.tie {
+            0
+        } else if r.swapped {
+            2
+        } else {
+            1
+        }
+    };
+    let items: Vec<[u8; 3]> = report.records.chunks(3).map(|c| [label(&c[0]), label(&c[1]), label(&c[2])]).collect();
+    assert!(
+        report.records.chunks(3).all(|c| c[0].line == c[2].line && c[1].annotator.as_deref() == Some("annotator2"))
+    );
+    let count = |f: &dyn Fn(&[u8; 3]) -> bool| items.iter().filter(|l| f(l)).count();
+    let unanimous = |v| move |l: &[u8; 3]| l.iter().all(|&x| x == v);
+    assert_eq!((count(&unanimous(2)), count(&unanimous(1)), count(&unanimous(0))), (426, 368, 85));
+    assert_eq!(count(&|l| l[0] != l[1] || l[1] != l[2]), 120);
+    let majority = |v| move |l: &[u8; 3]| l.iter().filter(|&&x| x == v).count() >= 2;
+    assert_eq!((count(&majority(2)), count(&majority(1)), count(&majority(0))), (472, 422, 105));
+    // SOURCE.md: in 6 rows a response is a JSON boolean; it is read as Python's str() of it
+    let booleans = report.records.iter().filter(|r| {
+        [&r.chosen, &r.rejected].iter().any(|t| **t == Text::Plain("True".into()) || **t == Text::Plain("False".into()))
+    });
+    assert_eq!(booleans.count() / 3, 6);
 }
