@@ -271,7 +271,7 @@ export class Model {
    */
   async generate(
     prompt,
-    { maxNewTokens, chatTemplate, onToken, temperature, topK, topP, repetitionPenalty, stop, seed, n } = {},
+    { maxNewTokens, chatTemplate, onToken, temperature, topK, topP, repetitionPenalty, stop, seed, n, batchSize } = {},
   ) {
     const options = withoutUndefined({
       max_new_tokens: maxNewTokens,
@@ -283,6 +283,7 @@ export class Model {
       stop: typeof stop === 'string' ? [stop] : stop,
       seed,
       n,
+      batch_size: batchSize,
     });
     let callbackError = null;
     const callback = onToken

@@ -14,6 +14,8 @@ export async function startHub(repos, { breakOnce = {} } = {}) {
   const requests = [];
   const broken = new Set();
   const server = createServer((req, res) => {
+    // As the hub does, so that a page on another origin can read the files.
+    res.setHeader('access-control-allow-origin', '*');
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(decodeURIComponent(new URL(req.url, 'http://x').pathname));
     const dir = m && repos[m[1]];
     const file = m && m[3];

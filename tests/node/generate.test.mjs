@@ -80,3 +80,15 @@ test('top-k 1 is greedy, and bad sampling options are errors that name them', as
   await assert.rejects(model.generate(PROMPT, { stop: [''] }), /stop string 0 is empty/);
   model.free();
 });
+
+test('batchSize changes how many samples share a forward, not the samples', async () => {
+  const model = Model.tiny(0);
+  const options = { maxNewTokens: 10, temperature: 1, seed: 11, n: 5 };
+  const together = await model.generate(PROMPT, { ...options, batchSize: 5 });
+  // 5 samples in batches of 2, 2 and 1, and one at a time
+  assert.deepEqual(await model.generate(PROMPT, { ...options, batchSize: 2 }), together);
+  assert.deepEqual(await model.generate(PROMPT, { ...options, batchSize: 1 }), together);
+  assert.equal(new Set(together).size, 5, 'five different samples');
+  await assert.rejects(model.generate(PROMPT, { batchSize: 0 }), /option batch_size/);
+  model.free();
+});

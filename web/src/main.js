@@ -159,7 +159,7 @@ async function start(backend = params.get('backend') ?? 'auto') {
   refreshButtons();
 }
 
-function showProgress({ loaded, total, fromCache }) {
+function showProgress({ loaded, total, fromCache, file }) {
   el.modelProgress.hidden = false;
   if (total) {
     el.modelProgress.max = total;
@@ -169,7 +169,9 @@ function showProgress({ loaded, total, fromCache }) {
   }
   const mb = (n) => (n / 1e6).toFixed(1);
   el.modelStatus.textContent =
-    (fromCache ? 'from cache: ' : 'downloading: ') + (total ? `${mb(loaded)} / ${mb(total)} MB` : `${mb(loaded)} MB`);
+    (fromCache ? 'from cache: ' : 'downloading: ') +
+    (total ? `${mb(loaded)} / ${mb(total)} MB` : `${mb(loaded)} MB`) +
+    (file ? ` (${file})` : ''); // the file of an hf:// folder
 }
 
 function showModelInfo(name, info) {

@@ -23,7 +23,7 @@
 //                                                                              | { available: true, result }
 //
 // worker → page (events)
-//   { type: 'progress', loaded, total?, fromCache }     while a model downloads
+//   { type: 'progress', loaded, total?, fromCache, file? } while a model downloads (file: of an hf:// folder)
 //   { type: 'trainState', runId, state, step, totalSteps, error? }
 //   { type: 'metrics', runId, batch: Metrics[] }        after each optimizer call
 //   { type: 'checkpoint', runId, checkpoint }           every checkpointEvery steps and at the end

@@ -226,9 +226,13 @@ pub struct GenerateArgs {
     /// labelling page) to this JSONL file instead of printing answers.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Responses per prompt, generated as one batch.
+    /// Responses per prompt.
     #[arg(long, default_value_t = 1)]
     pub n: usize,
+    /// Sequences (prompts × responses) decoded together, left-padded, in one forward per step; changes the
+    /// speed, not the answers.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
     /// Most new tokens per answer.
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,

@@ -246,6 +246,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         stop_tokens: tok.eos_id().into_iter().collect(),
         stop: a.stop.clone(),
         n: a.n,
+        batch_size: a.batch_size,
         seed: a.seed,
     };
     options.validate()?;

@@ -1,14 +1,17 @@
 //! Text generation with a KV cache: greedy decoding and sampling (temperature, top-k, top-p, CTRL's
-//! repetition penalty), stop tokens and stop strings, `n` samples per prompt run as one batch, seeded.
+//! repetition penalty), stop tokens and stop strings, `n` samples per prompt, seeded, batched.
 //!
 //! Each step is one forward of one position per sample and one read back of the last position's logits
 //! (asynchronous, so it works on wasm). The token is chosen on the host from those logits with
 //! [`SplitMix64`], never with a backend's RNG: a seed gives the same tokens on every backend that computes
 //! the same logits (a near-tie can still go either way where two backends' logits differ in the last bits).
 //!
-//! Several prompts run one after another: [`Llama::forward_hidden`] has no attention mask (its padding is on
-//! the right and relies on causality), so prompts of different lengths cannot share a left-padded batch. The
-//! `n` samples of one prompt have the same length and share one batch.
+//! The sequences (each prompt's `n` samples, prompt after prompt) are decoded `batch_size` at a time, one
+//! forward per step for the whole batch. Prompts of different lengths are left-padded and the padding is
+//! masked out of attention, with RoPE positions counted from each row's first real token
+//! ([`Llama::forward_hidden_padded`]), so a row's tokens are the ones it gets alone: the batch size changes
+//! the speed, not the output (up to float rounding deciding a near-tie). A sequence that finishes leaves the
+//! batch (its rows of the KV cache are dropped).
 //!
 //! The sampling math is in plain functions over `f32` slices ([`apply_repetition_penalty`],
 //! [`distribution`], [`draw`], [`argmax`]), in the order transformers applies its logits processors:
@@ -21,7 +24,7 @@ use crate::model::llama::{KvCache, Llama};
 use crate::rng::SplitMix64;
 use crate::tokenizer::Tokenizer;
 
-/// Most samples per prompt: one step holds `n × vocab` logits on the host.
+/// Most samples per prompt, and most sequences per batch: one step holds `batch_size × vocab` logits on the host.
 pub const MAX_SAMPLES: usize = 1 << 16;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +68,10 @@ pub struct GenerateOptions {
     pub stop_tokens: Vec<u32>,
     /// A sample ends once its decoded text contains any of these; the text is cut before it.
     pub stop: Vec<String>,
-    /// Samples per prompt, generated as one batch.
+    /// Samples per prompt.
     pub n: usize,
+    /// Most sequences (prompts × samples) decoded together in one forward per step.
+    pub batch_size: usize,
     /// Seed of the host-side sampler; sample `i` of prompt `p` draws from its own stream, so it does not
     /// depend on `n` or on the other prompts.
     pub seed: u64,
@@ -83,6 +88,7 @@ impl Default for GenerateOptions {
             stop_tokens: Vec::new(),
             stop: Vec::new(),
             n: 1,
+            batch_size: 8,
             seed: 0,
         }
     }
@@ -103,6 +109,9 @@ impl GenerateOptions {
         }
         if self.n == 0 || self.n > MAX_SAMPLES {
             return bad("n", format!("{} is outside 1..={MAX_SAMPLES}", self.n));
+        }
+        if self.batch_size == 0 || self.batch_size > MAX_SAMPLES {
+            return bad("batch_size", format!("{} is outside 1..={MAX_SAMPLES}", self.batch_size));
         }
         if let Some(i) = self.stop.iter().position(String::is_empty) {
             return bad("stop", format!("stop string {i} is empty"));
@@ -179,11 +188,19 @@ pub async fn generate<P: AsRef<[u32]>>(
             return Err(GenerateError::BadToken { prompt, id, vocab });
         }
     }
-    let mut all = Vec::with_capacity(prompts.len());
-    for (index, prompt) in prompts.iter().enumerate() {
-        let samples = generate_prompt(model, index, prompt.as_ref(), options, text, &mut on_event).await?;
-        on_event(Event::Done { prompt: index, samples: &samples });
-        all.push(samples);
+    let rows: Vec<(usize, usize)> = (0..prompts.len()).flat_map(|p| (0..options.n).map(move |s| (p, s))).collect();
+    let mut all: Vec<Vec<Sample>> = prompts.iter().map(|_| Vec::with_capacity(options.n)).collect();
+    let mut done = 0;
+    for batch in rows.chunks(options.batch_size) {
+        let samples = generate_batch(model, prompts, batch, options, text, &mut on_event).await?;
+        // Rows are in (prompt, sample) order, so each prompt's samples arrive in order.
+        for (&(prompt, _), sample) in batch.iter().zip(samples) {
+            all[prompt].push(sample);
+        }
+        while done < prompts.len() && all[done].len() == options.n {
+            on_event(Event::Done { prompt: done, samples: &all[done] });
+            done += 1;
+        }
     }
     Ok(all)
 }
@@ -196,7 +213,10 @@ fn sample_rng(seed: u64, prompt: usize, sample: usize) -> SplitMix64 {
 }
 
 /// The state of one sample while it is generated.
-struct Slot {
+struct Slot<'p> {
+    prompt: usize,
+    sample: usize,
+    ids: &'p [u32],
     rng: SplitMix64,
     tokens: Vec<u32>,
     finished: Option<FinishReason>,
@@ -206,18 +226,23 @@ struct Slot {
     streamed: usize,
 }
 
-async fn generate_prompt(
+/// Generates the sequences `rows` (`(prompt, sample)` pairs) as one batch: the prompts left-padded to the
+/// longest, one forward per step, finished rows dropped from the batch. Returns the samples in `rows`' order.
+async fn generate_batch<P: AsRef<[u32]>>(
     model: &Llama,
-    index: usize,
-    prompt: &[u32],
+    prompts: &[P],
+    rows: &[(usize, usize)],
     options: &GenerateOptions,
     detok: Option<&dyn Detokenize>,
     on_event: &mut impl FnMut(Event<'_>),
 ) -> Result<Vec<Sample>, GenerateError> {
-    let n = options.n;
-    let mut slots: Vec<Slot> = (0..n)
-        .map(|i| Slot {
-            rng: sample_rng(options.seed, index, i),
+    let mut slots: Vec<Slot> = rows
+        .iter()
+        .map(|&(prompt, sample)| Slot {
+            prompt,
+            sample,
+            ids: prompts[prompt].as_ref(),
+            rng: sample_rng(options.seed, prompt, sample),
             tokens: Vec::new(),
             finished: None,
             text: String::new(),
@@ -227,23 +252,32 @@ async fn generate_prompt(
     let device = model.embed_tokens.val().device();
     let head = model.head_weight();
     let mut cache = KvCache::new();
-    let mut input: Vec<i64> = prompt.iter().map(|&i| i as i64).cycle().take(n * prompt.len()).collect();
-    let mut width = prompt.len();
+    let mut width = slots.iter().map(|s| s.ids.len()).max().unwrap_or(0);
+    // Left padding of each live row; the padding's token id is irrelevant (masked out), 0 is in every vocabulary.
+    let mut pad: Vec<usize> = slots.iter().map(|s| width - s.ids.len()).collect();
+    let mut input: Vec<i64> = slots
+        .iter()
+        .flat_map(|s| std::iter::repeat_n(0, width - s.ids.len()).chain(s.ids.iter().map(|&i| i as i64)))
+        .collect();
+    // The slots still in the batch, in batch-row order.
+    let mut live: Vec<usize> = (0..slots.len()).collect();
     let mut scratch = Vec::new();
     for step in 0..options.max_new_tokens {
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(std::mem::take(&mut input), [n, width]), &device);
-        let hidden = model.forward_hidden(ids, Some(&mut cache));
+        let b = live.len();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(std::mem::take(&mut input), [b, width]), &device);
+        let hidden = model.forward_hidden_padded(ids, Some(pad.as_slice()), Some(&mut cache));
         let d = hidden.dims()[2];
-        let last = hidden.narrow(1, width - 1, 1).reshape([n, d]);
-        // `head · lastᵀ`, then the small `[vocab, n]` result transposed: `last · headᵀ` would make CPU backends
+        let last = hidden.narrow(1, width - 1, 1).reshape([b, d]);
+        // `head · lastᵀ`, then the small `[vocab, b]` result transposed: `last · headᵀ` would make CPU backends
         // copy the whole `[vocab, d]` head into a transposed layout at every step.
         let logits = head.clone().matmul(last.transpose()).transpose();
         let data = logits.into_data_async().await.map_err(|e| GenerateError::Read(format!("{e:?}")))?;
         let logits: Vec<f32> = data.iter::<f32>().collect();
-        let row_len = logits.len() / n;
-        for (i, slot) in slots.iter_mut().enumerate().filter(|(_, s)| s.finished.is_none()) {
-            let row = &logits[i * row_len..(i + 1) * row_len];
-            let id = choose(row, prompt, &slot.tokens, options, &mut slot.rng, &mut scratch)
+        let row_len = logits.len() / b;
+        for (row, &i) in live.iter().enumerate() {
+            let slot = &mut slots[i];
+            let logits = &logits[row * row_len..(row + 1) * row_len];
+            let id = choose(logits, slot.ids, &slot.tokens, options, &mut slot.rng, &mut scratch)
                 .map_err(|value| GenerateError::NotFinite { step, value })?;
             slot.tokens.push(id);
             if options.stop_tokens.contains(&id) {
@@ -255,13 +289,18 @@ async fn generate_prompt(
                 Some(d) => advance_text(slot, d, &options.stop)?,
                 None => String::new(),
             };
-            on_event(Event::Token { prompt: index, sample: i, id, text: &piece });
+            on_event(Event::Token { prompt: slot.prompt, sample: slot.sample, id, text: &piece });
         }
-        if slots.iter().all(|s| s.finished.is_some()) {
+        let kept: Vec<usize> = (0..b).filter(|&row| slots[live[row]].finished.is_none()).collect();
+        if kept.is_empty() {
             break;
         }
-        // Finished samples keep the batch's shape by repeating their last token; their logits are ignored.
-        input = slots.iter().map(|s| s.tokens.last().copied().unwrap_or(0) as i64).collect();
+        if kept.len() < b {
+            cache.select_rows(&kept);
+            pad = kept.iter().map(|&row| pad[row]).collect();
+            live = kept.iter().map(|&row| live[row]).collect();
+        }
+        input = live.iter().map(|&i| *slots[i].tokens.last().expect("a live row has a token") as i64).collect();
         width = 1;
     }
     Ok(slots
@@ -307,7 +346,7 @@ fn choose(
 
 /// Updates a sample's text after a new token (finding a stop string, which finishes it) and returns the
 /// piece that became final.
-fn advance_text(slot: &mut Slot, detok: &dyn Detokenize, stop: &[String]) -> Result<String, GenerateError> {
+fn advance_text(slot: &mut Slot<'_>, detok: &dyn Detokenize, stop: &[String]) -> Result<String, GenerateError> {
     let mut full = detok.detokenize(&slot.tokens).map_err(GenerateError::Decode)?;
     if let Some(cut) = find_stop(&full, stop) {
         full.truncate(cut);
@@ -632,6 +671,42 @@ mod tests {
         assert_eq!(pieces, letters[..cut], "the stop string is never streamed");
         assert_eq!(s[0][0].tokens, g[0][0].tokens[..cut + 2]);
         assert_eq!(s[0][0].finish_reason, FinishReason::Stop);
+    }
+
+    #[test]
+    fn batched_rows_equal_their_unbatched_runs() {
+        let p = tiny();
+        // Prompts of 2, 11 and 5 tokens, so batches are left-padded by different amounts.
+        let prompts: Vec<Vec<u32>> =
+            vec![vec![5, 70], vec![1, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130], vec![9, 8, 200, 3, 4]];
+        let sampled = GenerateOptions { max_new_tokens: 12, temperature: 1.0, n: 2, seed: 9, ..Default::default() };
+        let greedy = GenerateOptions { temperature: 0.0, n: 1, ..sampled.clone() };
+        // A stop token taken from one unbatched sample, so that rows finish at different steps.
+        let first = run(&p, &prompts, &GenerateOptions { batch_size: 1, ..sampled.clone() });
+        let stopped = GenerateOptions { stop_tokens: vec![first[0][1].tokens[3]], ..sampled.clone() };
+        for opts in [greedy, sampled, stopped] {
+            let alone = run(&p, &prompts, &GenerateOptions { batch_size: 1, ..opts.clone() });
+            // 6 rows in batches of 4 (one batch holds samples of two prompts) and all 6 in one.
+            for batch_size in [4, 6] {
+                let batched = run(&p, &prompts, &GenerateOptions { batch_size, ..opts.clone() });
+                assert_eq!(batched, alone, "batch size {batch_size}, {opts:?}");
+            }
+            if !opts.stop_tokens.is_empty() {
+                let lengths: Vec<usize> = alone.iter().flatten().map(|s| s.tokens.len()).collect();
+                assert!(lengths.iter().any(|&l| l < 12) && lengths.contains(&12), "rows end apart: {lengths:?}");
+            }
+        }
+        // Events: every token of every row, and one Done per prompt, in prompt order.
+        let (mut tokens, mut done) = (0, Vec::new());
+        let opts = GenerateOptions { max_new_tokens: 3, n: 2, batch_size: 4, ..Default::default() };
+        pollster::block_on(generate(&p.model, &prompts, &opts, None, |e| match e {
+            Event::Token { .. } => tokens += 1,
+            Event::Done { prompt, samples } => done.push((prompt, samples.len())),
+        }))
+        .unwrap();
+        assert_eq!((tokens, done), (3 * 6, vec![(0, 2), (1, 2), (2, 2)]));
+        let bad = GenerateOptions { batch_size: 0, ..opts };
+        assert!(bad.validate().unwrap_err().to_string().contains("option batch_size"));
     }
 
     /// Spells id `i` as the letter `a + i mod 26`.

@@ -101,6 +101,7 @@ struct GenerateJs {
     seed: Option<u64>,
     /// Given: resolve to an array of `n` completions; absent: to one string.
     n: Option<usize>,
+    batch_size: Option<usize>,
 }
 
 #[wasm_bindgen]
@@ -227,6 +228,7 @@ async fn generate(
         stop_tokens: tok.eos_id().into_iter().collect(),
         stop: opts.stop.unwrap_or_default(),
         n: opts.n.unwrap_or(1),
+        batch_size: opts.batch_size.unwrap_or(defaults.batch_size),
         seed: opts.seed.unwrap_or(defaults.seed),
     };
     let samples = alignlab_core::generate::generate(&inner.model, &[ids], &options, Some(tok), |e| {

@@ -237,6 +237,17 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Keeps the batch rows `rows`, in that order, and drops the others: a batched generation removes the
+    /// sequences that finished so that they stop costing compute.
+    pub fn select_rows(&mut self, rows: &[usize]) {
+        for (k, v) in self.layers.iter_mut().flatten() {
+            let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [rows.len()]), &k.device());
+            *k = k.clone().select(0, idx.clone());
+            *v = v.clone().select(0, idx);
+        }
+    }
 }
 
 impl Llama {
@@ -316,13 +327,37 @@ impl Llama {
     /// Without a cache the attention is causal over `ids`; with one, `ids` continue the cached positions.
     /// Sequences are right-padded: a padding position only sees real tokens and is never attended to by
     /// them, so padding needs no mask of its own.
-    pub fn forward_hidden(&self, ids: Tensor<2, Int>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+    pub fn forward_hidden(&self, ids: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<3> {
+        self.forward_hidden_padded(ids, None, cache)
+    }
+
+    /// [`Llama::forward_hidden`] over left-padded rows: the first `left_pad[r]` positions of row `r` (counted
+    /// from the start of the cache, so pass the same `left_pad` at every step) are padding. Real tokens never
+    /// attend to padding, and their RoPE positions count from the row's first real token, so each row's
+    /// hidden states are those of the row alone without padding (to float rounding). This is what lets
+    /// prompts of different lengths share one batch in [`crate::generate`]. `None` (or all zeros) is no
+    /// padding.
+    pub fn forward_hidden_padded(
+        &self,
+        ids: Tensor<2, Int>,
+        left_pad: Option<&[usize]>,
+        mut cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
         let device = ids.device();
-        let [_, t] = ids.dims();
+        let [b, t] = ids.dims();
         let past = cache.as_ref().map_or(0, |c| c.len);
+        let pad = left_pad.filter(|p| p.iter().any(|&l| l > 0));
+        if let Some(p) = pad {
+            assert_eq!(p.len(), b, "left_pad has one entry per batch row");
+        }
         let head_dim = self.layers.first().map_or(2, |l| l.self_attn.head_dim);
         let inv_freq = rope_inv_freq(head_dim, self.rope_theta, self.rope_scaling.as_ref());
-        let (cos, sin) = rope_tables(past, t, &inv_freq, &device);
+        let positions: Vec<usize> = match pad {
+            None => (past..past + t).collect(),
+            Some(p) => p.iter().flat_map(|&l| (past..past + t).map(move |i| i.saturating_sub(l))).collect(),
+        };
+        let (cos, sin) = rope_tables(&positions, t, &inv_freq, &device);
+        let mask = attention_mask(pad, past, t, &device);
         let mut x = embedding(self.embed_tokens.val(), ids);
         if let Some(c) = cache.as_deref_mut() {
             c.layers.resize(self.layers.len(), None);
@@ -330,7 +365,8 @@ impl Llama {
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let dropout = self.lora_dropout.as_ref();
-            let h = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, past, slot, dropout);
+            let normed = layer.input_layernorm.forward(x.clone());
+            let h = layer.self_attn.forward(normed, &cos, &sin, &mask, slot, dropout);
             x = x + h;
             let h = layer.mlp.forward(layer.post_attention_layernorm.forward(x.clone()), dropout);
             x = x + h;
@@ -385,7 +421,7 @@ impl Attention {
         x: Tensor<3>,
         cos: &Tensor<4>,
         sin: &Tensor<4>,
-        past: usize,
+        mask: &Mask,
         cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
         dropout: Option<&Dropout>,
     ) -> Tensor<3> {
@@ -406,17 +442,13 @@ impl Attention {
         }
         let k = repeat_kv(k, h / kvh);
         let v = repeat_kv(v, h / kvh);
-        let total = past + t;
-        // A fresh sequence uses the backend's causal path. A continuation of one token sees every cached
-        // position; a longer continuation needs an explicit mask offset by the cached length.
-        let (mask, is_causal) = if past == 0 {
-            (None, t > 1)
-        } else if t == 1 {
-            (None, false)
-        } else {
-            let data: Vec<bool> = (0..t).flat_map(|i| (0..total).map(move |j| j > past + i)).collect();
-            let m = Tensor::<2, Bool>::from_data(TensorData::new(data, [t, total]), &q.device());
-            (Some(m.reshape([1, 1, t, total]).expand([b, h, t, total])), false)
+        let (mask, is_causal) = match mask {
+            Mask::None => (None, false),
+            Mask::Causal => (None, true),
+            Mask::Explicit(m) => {
+                let [mb, _, mt, total] = m.dims();
+                (Some(m.clone().expand([mb.max(b), h, mt, total])), false)
+            }
         };
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal };
         let out = attention(q, k, v, mask, None, options);
@@ -468,13 +500,50 @@ pub fn rope_inv_freq(head_dim: usize, theta: f64, scaling: Option<&RopeScaling>)
     scaled.into_iter().map(|f| f as f32).collect()
 }
 
-/// cos and sin of the rotary angles for positions `start..start+len`, `[1, 1, len, head_dim]`, with each
-/// frequency repeated in both halves (rotate-half layout).
-fn rope_tables(start: usize, len: usize, inv_freq: &[f32], device: &Device) -> (Tensor<4>, Tensor<4>) {
+/// Which keys each query may attend to, built once per forward and shared by every layer.
+enum Mask {
+    /// Every key (one new token after the cache, no padding).
+    None,
+    /// The backend's causal path (a fresh sequence without padding).
+    Causal,
+    /// `[1 or batch, 1, t, past + t]`, `true` where attention is masked out.
+    Explicit(Tensor<4, Bool>),
+}
+
+/// The attention mask of `t` new positions after `past` cached ones: causal, and with left padding, no
+/// real token sees a padding key. A padding position sees itself, so that no softmax row is empty (its
+/// output is never read by a real token).
+fn attention_mask(pad: Option<&[usize]>, past: usize, t: usize, device: &Device) -> Mask {
+    let total = past + t;
+    let masked = |l: usize, i: usize, j: usize| j > past + i || (j < l && j != past + i);
+    match pad {
+        None if past == 0 => {
+            if t > 1 {
+                Mask::Causal
+            } else {
+                Mask::None
+            }
+        }
+        None if t == 1 => Mask::None,
+        None => {
+            let data: Vec<bool> = (0..t).flat_map(|i| (0..total).map(move |j| masked(0, i, j))).collect();
+            Mask::Explicit(Tensor::from_data(TensorData::new(data, [1, 1, t, total]), device))
+        }
+        Some(pad) => {
+            let data: Vec<bool> =
+                pad.iter().flat_map(|&l| (0..t).flat_map(move |i| (0..total).map(move |j| masked(l, i, j)))).collect();
+            Mask::Explicit(Tensor::from_data(TensorData::new(data, [pad.len(), 1, t, total]), device))
+        }
+    }
+}
+
+/// cos and sin of the rotary angles at `positions` (`t` per row, one or more rows), `[rows, 1, t, head_dim]`,
+/// with each frequency repeated in both halves (rotate-half layout).
+fn rope_tables(positions: &[usize], t: usize, inv_freq: &[f32], device: &Device) -> (Tensor<4>, Tensor<4>) {
     let head_dim = 2 * inv_freq.len();
-    let mut cos = Vec::with_capacity(len * head_dim);
-    let mut sin = Vec::with_capacity(len * head_dim);
-    for p in start..start + len {
+    let mut cos = Vec::with_capacity(positions.len() * head_dim);
+    let mut sin = Vec::with_capacity(positions.len() * head_dim);
+    for &p in positions {
         for _half in 0..2 {
             for &f in inv_freq {
                 // Hugging Face computes the angle in f32; matching that keeps logits within float noise of
@@ -485,7 +554,7 @@ fn rope_tables(start: usize, len: usize, inv_freq: &[f32], device: &Device) -> (
             }
         }
     }
-    let shape = [1, 1, len, head_dim];
+    let shape = [positions.len() / t.max(1), 1, t, head_dim];
     (Tensor::from_data(TensorData::new(cos, shape), device), Tensor::from_data(TensorData::new(sin, shape), device))
 }
 
@@ -501,6 +570,75 @@ fn apply_rope(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pretrained::Pretrained;
+    use crate::tiny::tiny_gguf;
+
+    fn logits(model: &Llama, hidden: Tensor<3>) -> Vec<f32> {
+        let [b, t, d] = hidden.dims();
+        hidden.reshape([b * t, d]).matmul(model.head_weight().transpose()).into_data().iter::<f32>().collect()
+    }
+
+    fn ids(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
+        let width = rows[0].len();
+        let flat: Vec<i64> = rows.concat();
+        Tensor::from_data(TensorData::new(flat, [rows.len(), width]), device)
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        let worst = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f32::max);
+        assert!(worst <= 1e-5, "{what}: logits differ by {worst}");
+    }
+
+    #[test]
+    fn left_padded_rows_give_the_logits_of_each_row_alone() {
+        let device = Device::flex();
+        let model = Pretrained::from_gguf(tiny_gguf(0), &device).unwrap().model;
+        let vocab = model.vocab_size();
+        // Row 0 has 3 real tokens after 4 padding ones (id 7, which must not matter), row 1 has 7, row 2 has 5.
+        let (a, b, c) = (vec![5i64, 70, 80], vec![1i64, 40, 50, 60, 70, 80, 90], vec![9i64, 8, 200, 3, 4]);
+        let pad = [4, 0, 2];
+        let padded: Vec<Vec<i64>> = [&a, &b, &c]
+            .iter()
+            .zip(pad)
+            .map(|(row, l)| std::iter::repeat_n(7, l).chain(row.iter().copied()).collect())
+            .collect();
+        let full = logits(&model, model.forward_hidden_padded(ids(&padded, &device), Some(&pad), None));
+        for (r, row) in [&a, &b, &c].into_iter().enumerate() {
+            let alone = logits(&model, model.forward_hidden(ids(&[row.clone()], &device), None));
+            let start = (r * 7 + pad[r]) * vocab;
+            assert_close(&full[start..(r + 1) * 7 * vocab], &alone, &format!("row {r} without cache"));
+        }
+        // With a cache: the prompts, then a two-token continuation (an explicit mask after the cache), then
+        // one token (a mask over the cache only), each against the row run alone over the whole sequence.
+        let mut cache = KvCache::new();
+        let first = model.forward_hidden_padded(ids(&padded, &device), Some(&pad), Some(&mut cache));
+        let more = [vec![11i64, 12], vec![13, 14], vec![15, 16]];
+        let mid = model.forward_hidden_padded(ids(&more, &device), Some(&pad), Some(&mut cache));
+        let last = [vec![17i64], vec![18], vec![19]];
+        let end = model.forward_hidden_padded(ids(&last, &device), Some(&pad), Some(&mut cache));
+        let (first, mid, end) = (logits(&model, first), logits(&model, mid), logits(&model, end));
+        for (r, row) in [&a, &b, &c].into_iter().enumerate() {
+            let seq: Vec<i64> = row.iter().chain(&more[r]).chain(&last[r]).copied().collect();
+            let alone = logits(&model, model.forward_hidden(ids(&[seq], &device), None));
+            let n = row.len();
+            assert_close(&first[(r * 7 + pad[r]) * vocab..(r + 1) * 7 * vocab], &alone[..n * vocab], "prompt");
+            assert_close(&mid[r * 2 * vocab..(r + 1) * 2 * vocab], &alone[n * vocab..(n + 2) * vocab], "continuation");
+            assert_close(&end[r * vocab..(r + 1) * vocab], &alone[(n + 2) * vocab..], "last token");
+        }
+        // Dropping a row from the cache leaves the others' continuations unchanged.
+        cache.select_rows(&[2, 0]);
+        let next = model.forward_hidden_padded(ids(&[vec![21], vec![20]], &device), Some(&[2, 4]), Some(&mut cache));
+        let next = logits(&model, next);
+        let seq: Vec<i64> = a.iter().chain(&more[0]).chain(&last[0]).chain(&[20]).copied().collect();
+        let alone = logits(&model, model.forward_hidden(ids(&[seq.clone()], &device), None));
+        assert_close(&next[vocab..], &alone[(seq.len() - 1) * vocab..], "row 0 after row 1 left");
+        // Padding really is masked: the same rows without the mask (all positions real) give other logits.
+        let unmasked = logits(&model, model.forward_hidden(ids(&padded, &device), None));
+        let alone = logits(&model, model.forward_hidden(ids(&[a.clone()], &device), None));
+        let diff = unmasked[4 * vocab..7 * vocab].iter().zip(&alone).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(diff > 1e-3, "padding seen as tokens changes the logits ({diff})");
+    }
 
     #[test]
     fn rope_inv_freq_matches_transformers_rope_init_functions() {
