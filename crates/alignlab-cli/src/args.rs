@@ -66,13 +66,25 @@ pub enum Command {
     ///
     /// Example: alignlab modpo --model base.gguf --data helpful.jsonl --margin-reward-model runs/harmless-rm --modpo-weights 0.5,0.5
     Modpo(TrainArgs),
+    /// Attribute regression (SteerLM, HelpSteer2): a reward model with one head per rated attribute, fitted by
+    /// Σ_a (r_a − y_a)² on {"prompt", "response", "attributes": {"helpfulness": 0-4, …}} JSONL (an attribute a
+    /// record does not rate is left out of its loss). Metrics: loss, mse/<attribute>, mae/<attribute> (eval_…
+    /// on held-out ratings). The run's hf/ folder names its heads; HelpSteer2-Preference's combined recipe
+    /// continues with `alignlab reward --init-from <this run> --reward-loss-type scaled_bt`.
+    ///
+    /// Example: alignlab regression --model models/all-MiniLM-L6-v2 --data ratings.jsonl --eval-split 0.1
+    Regression(TrainArgs),
     /// Convert between data formats line by line (a file of any size in one line's memory), writing JSONL:
     /// OpenAssistant trees to ranked lists, lists to pairs (all pairs, strength from score gaps, ties kept as
     /// "tie": true unless --drop-ties), pairs to unpaired examples (TRL's unpair_preference_dataset), plain text to
-    /// chat messages and back (--to plain renders with --model's chat template, as TRL's maybe_apply_chat_template).
+    /// chat messages and back (--to plain renders with --model's chat template, as TRL's maybe_apply_chat_template),
+    /// ratings to pairs (each prompt's responses two by two on --rating-weights, strength 1..3 from the score gap,
+    /// equal scores as ties), GSM8K and IFEval records to verifiable ones ({prompt, ground_truth, verifier}).
     /// The input format is detected from the first record. `--to check` only validates and counts.
     ///
     /// Example: alignlab convert --data en_100_tree.jsonl --to lists --out lists.jsonl
+    ///
+    /// Example: alignlab convert --data gsm8k/train.jsonl --to verifiable --out gsm8k.jsonl
     ///
     /// Example: alignlab convert --data pairs.jsonl --to check --skip-bad-lines
     Convert(ConvertArgs),
@@ -85,6 +97,26 @@ pub enum Command {
     ///
     /// Example: alignlab eval --model base.gguf --weights runs/dpo-1/model.safetensors --kl-prompts prompts.jsonl --kl-samples 8
     Eval(EvalArgs),
+    /// Compute the reference model's log-probs of a data file once and write the file with them filled in (TRL's
+    /// precompute_ref_log_probs): ref_chosen_logps/ref_rejected_logps for pairs, reference_logps/reference_KL_logps
+    /// for KTO examples, ref_logps for lists; beside it <out>.key.json records the key (sha256 of the model's
+    /// files and the tokenisation options). A run on the written file skips its reference pass, and refuses the
+    /// file when its model or tokenisation options give another key. Use the run's --batch-size for the
+    /// identical loss curve.
+    ///
+    /// Example: alignlab ref-logps --model models/SmolLM2-135M-Instruct.Q4_1.gguf --data pairs.jsonl --out pairs.ref.jsonl
+    RefLogps(RefLogpsArgs),
+    /// Simulated annotators (AlpacaFarm-style): label candidate sets (`generate --n K --out`) with a seeded pool
+    /// of noisy annotators over a gold reward of programmatic features (constraints, MiniLM relevance, length,
+    /// repetition, completeness), as preference pairs or ranked lists; print best-of-n curves of gold vs a
+    /// proxy reward model; or measure the pool's agreement with human raters. --print-pool shows the default pool.
+    ///
+    /// Example: alignlab annotate --candidates candidates.jsonl --pool pool.toml --seed 1 --out pairs.jsonl
+    ///
+    /// Example: alignlab annotate --bon-curve --candidates candidates.jsonl --reward-model runs/rm
+    ///
+    /// Example: alignlab annotate --human-labels ../shared/data/pandalm-human-pairwise/testset-v1.json
+    Annotate(AnnotateArgs),
     /// Write the tiny random demo model (d_model 64, 2 layers, byte-level vocabulary) as a GGUF file.
     TinyModel {
         /// Seed of the weights: the same seed gives the same file everywhere.
@@ -114,9 +146,14 @@ pub struct EvalArgs {
     /// The policy as a model file or folder of its own (instead of --weights).
     #[arg(long, conflicts_with = "weights")]
     pub policy: Option<PathBuf>,
-    /// Preference pairs, TRL JSONL; ties are left out.
+    /// Data to score the implicit rewards β·(log π − log π_ref) on, its format detected from the first record:
+    /// preference pairs (TRL JSONL; ties are left out), unpaired KTO examples (TRL's KTO metrics, sign accuracy,
+    /// AUROC) or ranked lists (pairwise accuracy over ordered pairs, Kendall τ_b, NDCG).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Most responses of a ranked list (longer lists keep their first ones).
+    #[arg(long, default_value_t = 8)]
+    pub max_list_length: usize,
     /// Prompt-only JSONL ({"prompt"}): estimate KL(policy‖reference) on responses sampled from the policy,
     /// printed under "kl" (TRL's objective/kl, objective/entropy, completions/mean_length).
     #[arg(long)]
@@ -155,8 +192,94 @@ pub struct EvalArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct AnnotateArgs {
+    /// Candidate sets, JSONL {"prompt", "responses": [...]} (what `generate --n K --out` writes), optionally with
+    /// "ground_truth" + "verifier" (gsm8k, ifeval) for the constraint feature.
+    #[arg(long, required_unless_present_any = ["human_labels", "print_pool"])]
+    pub candidates: Option<std::path::PathBuf>,
+    /// The annotator pool, TOML (or JSON for a .json file) [default: the AlpacaFarm-like pool; --print-pool].
+    #[arg(long)]
+    pub pool: Option<std::path::PathBuf>,
+    /// Print the pool in effect as TOML and stop.
+    #[arg(long)]
+    pub print_pool: bool,
+    /// Label with this one annotator of the pool (or its evaluation annotator, e.g. gold) instead of drawing one
+    /// per pair.
+    #[arg(long)]
+    pub annotator: Option<String>,
+    /// Seed of the draws: the same seed, pool and candidates give the same labels.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write the labels (JSONL).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Write ranked lists {"prompt", "responses", "ranking", "annotator"} instead of pairs.
+    #[arg(long)]
+    pub lists: bool,
+    /// Print the best-of-n curve (n = 1, 2, 4, …): mean gold and proxy reward of the proxy's pick.
+    #[arg(long, requires = "reward_model")]
+    pub bon_curve: bool,
+    /// The proxy reward model of --bon-curve: a reward run's folder (its hf/) or a reward-model folder.
+    #[arg(long)]
+    pub reward_model: Option<std::path::PathBuf>,
+    /// Human-labelled pairs in PandaLM's layout (instruction, input, response1, response2, annotator1…: 0 tie,
+    /// 1, 2): label them with the pool and print its agreement with the humans beside theirs.
+    #[arg(long, conflicts_with_all = ["candidates", "bon_curve", "out"])]
+    pub human_labels: Option<std::path::PathBuf>,
+    /// The sentence encoder of the relevance feature (all-MiniLM-L6-v2).
+    #[arg(long, default_value = "models/all-MiniLM-L6-v2")]
+    pub encoder: std::path::PathBuf,
+    /// Reward model inputs (--bon-curve): most tokens of prompt + response, and of the prompt.
+    #[arg(long, default_value_t = 512)]
+    pub max_length: usize,
+    #[arg(long, default_value_t = 256)]
+    pub max_prompt_length: usize,
+    /// Wrap plain-text records in the reward model's chat template.
+    #[arg(long)]
+    pub chat_template: bool,
+    /// Pairs of responses per reward-model forward pass.
+    #[arg(long, default_value_t = 4)]
+    pub batch_size: usize,
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+}
+
+#[derive(Args, Debug)]
+pub struct RefLogpsArgs {
+    /// The reference model: GGUF file, Hugging Face folder or hf://org/name[@rev][/file].
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Pairs, unpaired KTO examples or ranked lists (JSONL or a JSON array; the format is detected).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Where to write the data with its reference log-probs [default: <data stem>.ref.jsonl beside it].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Pairs (lists) per forward pass: the training run's --batch-size gives its own values bit for bit.
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = TrainConfig::default().max_length)]
+    pub max_length: usize,
+    #[arg(long, default_value_t = TrainConfig::default().max_prompt_length)]
+    pub max_prompt_length: usize,
+    /// Most responses of a ranked list; a longer list is refused (the cache holds one value per response).
+    #[arg(long, default_value_t = TrainConfig::default().max_list_length)]
+    pub max_list_length: usize,
+    /// Wrap plain-text records in the model's chat template.
+    #[arg(long)]
+    pub chat_template: bool,
+    #[arg(long)]
+    pub skip_bad_lines: bool,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceArg,
+}
+
+#[derive(Args, Debug)]
 pub struct ConvertArgs {
-    /// The input file: JSONL pairs, unpaired examples, ranked lists or OpenAssistant trees.
+    /// The input file: JSONL pairs, unpaired examples, ranked lists, OpenAssistant trees, ratings, or GSM8K /
+    /// IFEval / verifiable records.
     #[arg(long)]
     pub data: PathBuf,
     /// What to write.
@@ -174,9 +297,23 @@ pub struct ConvertArgs {
     /// Leave out pairs marked as ties.
     #[arg(long)]
     pub drop_ties: bool,
+    /// Ratings → pairs: the score compared, as attribute=weight terms summed (default: helpfulness alone),
+    /// e.g. helpfulness=1,correctness=0.5.
+    #[arg(long, value_delimiter = ',', value_parser = parse_rating_weight)]
+    pub rating_weights: Vec<(String, f32)>,
     /// Skip bad lines (each is listed with its reason) instead of stopping at the first.
     #[arg(long)]
     pub skip_bad_lines: bool,
+}
+
+/// One `attribute=weight` term (a bare attribute weighs 1).
+fn parse_rating_weight(s: &str) -> Result<(String, f32), String> {
+    let (name, weight) = s.split_once('=').unwrap_or((s, "1"));
+    let weight: f32 = weight.trim().parse().map_err(|_| format!("{weight:?} is not a number (attribute=weight)"))?;
+    if name.trim().is_empty() || !weight.is_finite() {
+        return Err(format!("{s:?}: give attribute=weight with a finite weight"));
+    }
+    Ok((name.trim().to_string(), weight))
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +328,8 @@ pub enum ConvertTo {
     Chat,
     /// Every conversation rendered to text with --model's chat template.
     Plain,
+    /// {prompt, ground_truth, verifier} (from GSM8K and IFEval records).
+    Verifiable,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -199,6 +338,10 @@ pub enum ConvertFrom {
     Unpaired,
     Lists,
     Oasst,
+    /// {prompt, response, attributes} (HelpSteer2).
+    Ratings,
+    /// {prompt, ground_truth, verifier}, GSM8K or IFEval records.
+    Verifiable,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -311,6 +454,10 @@ pub struct TrainArgs {
     /// Print every metrics record as a JSON line.
     #[arg(long)]
     pub print_metrics: bool,
+    /// Compute the reference log-probs once into <data stem>.ref.jsonl (+ .key.json) beside --data and train
+    /// from it; a later run with the same model and tokenisation options reuses it (as `alignlab ref-logps`).
+    #[arg(long)]
+    pub precompute_ref_log_probs: bool,
 
     /// DPO temperature β [default: 0.1].
     #[arg(long)]

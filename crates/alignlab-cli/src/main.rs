@@ -1,8 +1,10 @@
 //! `alignlab`: the native command line over alignlab-core. This crate is interface and glue: argument
 //! parsing, one resolution of flags + config file into a `TrainConfig`, progress bars and the run folder.
 
+mod annotate;
 mod args;
 mod hub;
+mod ref_cache;
 
 use std::fs;
 use std::io::Write;
@@ -13,7 +15,10 @@ use alignlab_core::data::{
     PreferenceRecord, ReadOptions, Text, TokenizeOptions, TokenizedPair, read_preferences, tokenize_pair,
     train_eval_split,
 };
+use alignlab_core::convert::Format;
+use alignlab_core::eval::implicit::{detect_format, implicit_rewards};
 use alignlab_core::eval::kl::{KlOptions, kl_to_reference};
+use alignlab_core::ref_logps::objective_for;
 use alignlab_core::eval::preference::{auroc, reward_metrics, reward_metrics_by_group};
 use alignlab_core::generate::{Event, GenerateOptions};
 use alignlab_core::metrics;
@@ -54,8 +59,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Kto(a) => train(a, Objective::Kto),
         Command::Lipo(a) => train(a, Objective::Lipo),
         Command::Modpo(a) => train(a, Objective::Modpo),
+        Command::Regression(a) => train(a, Objective::Regression),
         Command::Convert(a) => convert(a),
         Command::Eval(a) => eval(a),
+        Command::RefLogps(a) => ref_cache::ref_logps(a),
+        Command::Annotate(a) => annotate::annotate(a),
         Command::TinyModel { seed, out } => {
             write_file(&out, &tiny_gguf(seed))?;
             println!("wrote the tiny model (seed {seed}) to {}", out.display());
@@ -124,7 +132,37 @@ fn eval(a: EvalArgs) -> Result<()> {
         (None, None) => pre.model.clone(),
     };
     let mut out = serde_json::json!({});
-    if let Some(data) = &a.data {
+    let format = match &a.data {
+        Some(data) => Some(eval_data_format(data)?),
+        None => None,
+    };
+    if let (Some(data), Some(format)) = (&a.data, format)
+        && format != Format::Pairs
+    {
+        // KTO examples and ranked lists: the loop's own scoring of both models, then the format's metrics
+        let objective = objective_for(format).context("OpenAssistant trees: convert them first (--to lists)")?;
+        let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
+        let topts = TokenizeOptions {
+            max_length: a.max_length,
+            max_prompt_length: a.max_prompt_length,
+            chat_template: a.chat_template,
+            max_list_length: a.max_list_length,
+            ..Default::default()
+        };
+        let opts = ReadOptions { skip_bad_lines: a.skip_bad_lines, max_records: a.limit, ..Default::default() };
+        let (examples, skipped) = TrainData::read(&name, &text, objective, &opts, &pre.tokenizer, &topts)?;
+        for (line, reason) in &skipped {
+            eprintln!("skipped {name}:{line}: {reason}");
+        }
+        let pad = pre.tokenizer.pad_id().or(pre.tokenizer.eos_id()).unwrap_or(0);
+        let config =
+            TrainConfig { beta: a.beta, batch_size: a.batch_size.max(1), max_length: a.max_length, ..Default::default() };
+        out["format"] = serde_json::to_value(format)?;
+        out["examples"] = examples.len().into();
+        let rewards = pollster::block_on(implicit_rewards(&policy, &pre.model, examples, &config, pad, &device))?;
+        out["overall"] = serde_json::to_value(rewards.metrics(a.num_bins)?)?;
+    } else if let Some(data) = &a.data {
         let topts = TokenizeOptions {
             max_length: a.max_length,
             max_prompt_length: a.max_prompt_length,
@@ -163,6 +201,15 @@ fn eval(a: EvalArgs) -> Result<()> {
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// The format of an eval data file, from its first record.
+fn eval_data_format(path: &Path) -> Result<Format> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    detect_format(&name, &text).with_context(|| {
+        format!("{}: cannot tell its format from the first record (pairs, unpaired examples or lists)", path.display())
+    })
 }
 
 /// `overall`, `by_category` and `by_source` metrics of scores of (chosen, rejected) pairs into `out`.
@@ -324,52 +371,20 @@ fn generate(a: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The prompts of a prompt-only JSONL file (DESIGN.md §3: `{"prompt"}`, a string or a list of `{role, content}`
-/// messages; other fields are ignored). Errors name the file and line.
+/// The prompts of a prompt-only file (DESIGN.md §3 `{"prompt"}`; the core's reader, errors name the file and line).
 fn read_prompts(path: &Path) -> Result<Vec<Text>> {
-    const MAX_LINE_BYTES: usize = 16 << 20;
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut prompts = Vec::new();
-    for (i, line) in text.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = format!("{}:{}", path.display(), i + 1);
-        if line.len() > MAX_LINE_BYTES {
-            bail!("{at}: line is {} bytes, more than the limit of {MAX_LINE_BYTES}", line.len());
-        }
-        let record: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{at}: invalid JSON"))?;
-        let prompt = record.get("prompt").filter(|p| !p.is_null());
-        let prompt = prompt.with_context(|| format!("{at}: missing field \"prompt\""))?;
-        match serde_json::from_value::<Text>(prompt.clone()) {
-            Ok(Text::Chat(m)) if m.is_empty() => bail!("{at}: field \"prompt\": empty message list"),
-            Ok(p) => prompts.push(p),
-            Err(_) => bail!("{at}: field \"prompt\": expected a string or a list of {{role, content}} messages"),
-        }
-    }
-    if prompts.is_empty() {
+    let report = alignlab_core::data::read_prompts(&path.display().to_string(), &text, &ReadOptions::default())?;
+    if report.records.is_empty() {
         bail!("{}: no prompts", path.display());
     }
-    Ok(prompts)
+    Ok(report.records.into_iter().map(|r| r.prompt).collect())
 }
 
 /// The ids a prompt is continued from: messages, and plain text unless `raw`, through the model's chat
 /// template with the generation prompt; the bos id in front when the tokenizer asks for it, as in training.
 fn prompt_ids(tok: &Tokenizer, prompt: &Text, raw: bool) -> Result<Vec<u32>> {
-    let text = match prompt {
-        Text::Plain(p) if raw => p.clone(),
-        _ => tok.apply_chat_template(&prompt.to_messages("user"), true)?,
-    };
-    let mut ids = tok.encode(&text)?;
-    if let Some(bos) = tok.bos_id()
-        && (tok.add_bos() || ids.is_empty())
-        && ids.first() != Some(&bos)
-    {
-        ids.insert(0, bos);
-    }
-    Ok(ids)
+    Ok(alignlab_core::eval::kl::prompt_ids(tok, prompt, !raw)?)
 }
 
 fn train(a: TrainArgs, objective: Objective) -> Result<()> {
@@ -378,7 +393,7 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     // An encoder folder (BERT, e.g. all-MiniLM-L6-v2) backs a reward model; anything else is a decoder.
     let encoder = load_encoder(&a.model, &device)?;
     let mut pre = match encoder {
-        Some(_) if objective != Objective::Reward => {
+        Some(_) if !objective.trains_reward_model() => {
             bail!("{} is an encoder: it trains reward models", a.model.display())
         }
         Some(_) => None,
@@ -390,11 +405,22 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
         _ => unreachable!("one of the two is loaded"),
     };
     let topts = config.tokenize_options();
-    let read = |path: &Path| read_train_data(path, objective, a.skip_bad_lines, a.limit, &tokenizer, &topts);
-    let (mut pairs, eval_pairs) = match &a.eval_data {
-        Some(path) => (read(&a.data)?, read(path)?),
-        None => read(&a.data)?.split(config.eval_split, config.seed),
+    // Cached reference log-probs: computed now (--precompute-ref-log-probs), then checked against this run's key.
+    let data_path = match (&pre, a.precompute_ref_log_probs) {
+        (Some(p), true) => {
+            ref_cache::precompute(&a.data, &a.model, p, objective, &config, a.skip_bad_lines, &device)?
+        }
+        (None, true) => bail!("--precompute-ref-log-probs: an encoder reward model has no reference"),
+        (_, false) => a.data.clone(),
     };
+    let read = |path: &Path| read_train_data(path, objective, a.skip_bad_lines, a.limit, &tokenizer, &topts);
+    let (mut pairs, mut eval_pairs) = match &a.eval_data {
+        Some(path) => (read(&data_path)?, read(path)?),
+        None => read(&data_path)?.split(config.eval_split, config.seed),
+    };
+    // each part on its own: KTO's KL pairs are formed within a part
+    ref_cache::check(&data_path, &mut pairs, &a.model, objective, &config)?;
+    ref_cache::check(a.eval_data.as_deref().unwrap_or(&data_path), &mut eval_pairs, &a.model, objective, &config)?;
     if let TrainData::Unpaired(ex) = &pairs {
         let n_d = ex.iter().filter(|e| e.label).count();
         let ratio = config.kto_loss().desirable_ratio(n_d, ex.len() - n_d);
@@ -409,13 +435,14 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     let pad = tokenizer.pad_id().or(tokenizer.eos_id()).unwrap_or(0);
     // A reward run also saves its model as a reward-model folder (hf/) that transformers loads.
     let reward_export = match (objective, &pre) {
-        (Objective::Reward, Some(p)) => Some(RewardExport {
+        (o, _) if !o.trains_reward_model() => None,
+        (_, Some(p)) => Some(RewardExport {
             arch: RewardArch::Decoder(p.config.clone()),
             tokenizer: tokenizer.clone(),
             pad,
             base: a.model.clone(),
         }),
-        (Objective::Reward, None) => {
+        (_, None) => {
             let path = a.model.join("config.json");
             let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let config = BertConfig::from_hf_json(&bytes).with_context(|| path.display().to_string())?;
@@ -426,11 +453,10 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
                 base: a.model.clone(),
             })
         }
-        _ => None,
     };
     // A reward run may start from a reward model: its own checkpoint, or another run (--init-from).
     let reward_start = match (&a.resume_from, &a.init_from) {
-        (Some(dir), _) if objective == Objective::Reward => Some(load_reward_model(dir, &device)?.model),
+        (Some(dir), _) if objective.trains_reward_model() => Some(load_reward_model(dir, &device)?.model),
         (_, Some(dir)) => {
             if objective != Objective::Reward {
                 bail!("--init-from starts reward-model runs");
@@ -456,7 +482,7 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     );
     let eval_steps = config.eval_steps;
     let resume = match (&a.resume_from, pre.as_mut()) {
-        (Some(dir), _) if objective == Objective::Reward => Some(load_run_state(dir)?),
+        (Some(dir), _) if objective.trains_reward_model() => Some(load_run_state(dir)?),
         (Some(dir), Some(pre)) => {
             Some(load_checkpoint(dir, pre, &mut pairs, &device, objective, LoraConfig::of(&config).as_ref())?)
         }
@@ -505,9 +531,10 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     let start = Instant::now();
     let mut tokens = 0.0;
     let acc_key = match objective {
-        Objective::Reward => metrics::ACCURACY,
-        Objective::Kto => metrics::REWARDS_MARGINS,
-        _ => metrics::REWARDS_ACCURACIES,
+        Objective::Reward => metrics::ACCURACY.to_string(),
+        Objective::Kto => metrics::REWARDS_MARGINS.to_string(),
+        Objective::Regression => format!("mse/{}", trainer.attributes().first().map_or("", String::as_str)),
+        _ => metrics::REWARDS_ACCURACIES.to_string(),
     };
     while !trainer.is_done() {
         let until_eval = eval_steps.map_or(usize::MAX, |n| n - trainer.step_count() % n);
@@ -529,7 +556,7 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
             }
         }
         if let Some(m) = ms.last() {
-            let acc = m.get(acc_key).copied().unwrap_or(f64::NAN);
+            let acc = m.get(&acc_key).copied().unwrap_or(f64::NAN);
             bar.set_message(format!("loss {:.4} {} {acc:.2}", m[metrics::LOSS], acc_key));
         }
         bar.set_position(trainer.step_count() as u64);
@@ -675,7 +702,8 @@ fn save_reward_folder(trainer: &Trainer, dir: &Path, export: &RewardExport) -> R
         _ => bail!("the trainer holds no reward model of the run's architecture"),
     };
     let tokenizer = matches!(model, AnyRewardModel::Decoder(..)).then_some(&export.tokenizer);
-    let files = pollster::block_on(reward_hf_files(&model, tokenizer, export.pad, &[]))?;
+    // a regression run's heads are named by its attributes (id2label), so --init-from finds "helpfulness"
+    let files = pollster::block_on(reward_hf_files(&model, tokenizer, export.pad, trainer.attributes()))?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for (name, bytes) in files {
         write_file(&dir.join(name), &bytes)?;
@@ -774,6 +802,7 @@ fn default_run_dir(objective: Objective) -> PathBuf {
         Objective::Kto => "kto",
         Objective::Lipo => "lipo",
         Objective::Modpo => "modpo",
+        Objective::Regression => "regression",
     };
     PathBuf::from("runs").join(format!("{name}-{secs}"))
 }
@@ -812,12 +841,15 @@ fn convert(a: ConvertArgs) -> Result<()> {
         ConvertTo::Lists => Target::Lists,
         ConvertTo::Chat => Target::Chat,
         ConvertTo::Plain => Target::Plain,
+        ConvertTo::Verifiable => Target::Verifiable,
     };
     let from = a.from.map(|f| match f {
         ConvertFrom::Pairs => Format::Pairs,
         ConvertFrom::Unpaired => Format::Unpaired,
         ConvertFrom::Lists => Format::Lists,
         ConvertFrom::Oasst => Format::Oasst,
+        ConvertFrom::Ratings => Format::Ratings,
+        ConvertFrom::Verifiable => Format::Verifiable,
     });
     let tokenizer = match &a.model {
         Some(model) => Some(load_tokenizer(model)?),
@@ -828,6 +860,7 @@ fn convert(a: ConvertArgs) -> Result<()> {
         read: ReadOptions { skip_bad_lines: a.skip_bad_lines, ..Default::default() },
         from,
         drop_ties: a.drop_ties,
+        rating_weights: a.rating_weights.clone(),
     };
     let run = |output: &mut dyn std::io::Write| {
         convert::convert(std::io::BufReader::new(&input), output, &name, to, tokenizer.as_ref(), &opts)
