@@ -224,3 +224,80 @@ fn gsm8k_and_ifeval_records_become_verifiable_ones() {
     let err = run(pairs, Target::Verifiable, &ConvertOptions::default()).unwrap_err().to_string();
     assert!(err.contains("only GSM8K and IFEval records become verifiable ones"), "{err}");
 }
+
+/// Random text built from the pieces the parsers and checkers look for never panics them: every reader returns
+/// records or errors, and every IFEval check and the GSM8K extractor return a verdict or an error.
+#[test]
+fn readers_and_verifiers_never_panic_on_random_input() {
+    use alignlab_core::verify::{IFEVAL_INSTRUCTIONS, gsm8k_answer, read_verifiable, verify};
+    const PIECES: [&str; 40] = [
+        "*",
+        "**",
+        "***",
+        "******",
+        "<<",
+        ">>",
+        "[",
+        "]",
+        "\n",
+        "\n\n",
+        "p.",
+        "P.S.",
+        "P.P.S",
+        "####",
+        "$",
+        "-",
+        ",",
+        ".",
+        "...",
+        "?",
+        "!",
+        "\"",
+        "\u{201d}",
+        "é",
+        "🦀",
+        "1",
+        "3.5",
+        "1,080",
+        " ",
+        "A",
+        "U.S.",
+        "Mr",
+        "SECTION",
+        "{",
+        "}",
+        "\"prompt\"",
+        ":",
+        "[]",
+        "null",
+        "My answer is yes.",
+    ];
+    let mut rng = alignlab_core::rng::SplitMix64::new(7);
+    let mut random_text = |n: usize| -> String { (0..n).map(|_| PIECES[rng.below(PIECES.len())]).collect() };
+    let kwargs = json!({
+        "num_words": 3, "num_sentences": 2, "num_paragraphs": 2, "nth_paragraph": 2, "first_word": "a",
+        "relation": "at least", "keywords": ["a", "é"], "keyword": "p.", "frequency": 1, "forbidden_words": ["a", "-"],
+        "letter": "a", "let_frequency": 1, "let_relation": "less than", "num_bullets": 1, "num_highlights": 1,
+        "section_spliter": "SECTION", "num_sections": 1, "capital_frequency": 1, "capital_relation": "at least",
+        "end_phrase": "!", "postscript_marker": "P.P.S", "num_placeholders": 1, "prompt_to_repeat": "*",
+    });
+    let opts = ReadOptions { skip_bad_lines: true, ..Default::default() };
+    for round in 0..2000 {
+        let text = random_text(round % 60);
+        for id in IFEVAL_INSTRUCTIONS {
+            let truth = json!({"instruction_id_list": [id], "kwargs": [kwargs]});
+            verify("ifeval", &truth, &text).unwrap();
+        }
+        let _ = gsm8k_answer(&text);
+        let _ = verify("gsm8k", &json!(text), &text);
+        let line = format!("{{\"prompt\": \"{}\", {}}}", text.replace(['"', '\\', '\n'], ""), random_text(8));
+        for input in [&text, &line] {
+            let _ = read_verifiable("r.jsonl", input, &opts);
+            let _ = read_sft("r.jsonl", input, &opts);
+            let _ = read_prompts("r.jsonl", input, &opts);
+            let _ = read_pandalm("r.jsonl", input, &opts);
+            let _ = read_preferences("r.jsonl", input, &opts);
+            let _ = run(input, Target::Pairs, &ConvertOptions { read: opts.clone(), ..Default::default() });
+        }
+    }
+}
