@@ -105,8 +105,10 @@ export class Model {
 export function tinyGguf(seed?: number): Uint8Array;
 
 /** `kto` trains on unpaired `{prompt, completion, label}` JSONL, `lipo` on ranked lists `{prompt, responses,
- * ranking | scores}`; `dpo` and `reward` on preference pairs. */
-export type Objective = "dpo" | "reward" | "kto" | "lipo";
+ * ranking | scores}`; `dpo` and `reward` on preference pairs; `regression` on ratings `{prompt, response,
+ * attributes: {helpfulness: 0-4, …}}` (one reward head per attribute; metrics `loss`, `mse/<attribute>`,
+ * `mae/<attribute>`). */
+export type Objective = "dpo" | "reward" | "kto" | "lipo" | "regression";
 
 /** The DPO family (TRL's names; `dpo_norm` is Tülu 3's length-normalised DPO). */
 export type LossType = "sigmoid" | "robust" | "hinge" | "ipo" | "dpo_norm" | "simpo" | "cpo" | "orpo" | "sft";

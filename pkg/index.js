@@ -369,7 +369,7 @@ export const TRAIN_OPTIONS = Object.freeze([
   'modpoLossType',
 ]);
 
-const OBJECTIVES = ['dpo', 'reward', 'kto', 'lipo'];
+const OBJECTIVES = ['dpo', 'reward', 'kto', 'lipo', 'regression'];
 
 /** The core's config object (snake_case) from the JS options (camelCase); unknown names are errors. */
 export function trainConfigToWasm(config) {

@@ -315,14 +315,14 @@ impl Trainer {
         let llama_config = model.inner.config.clone();
         let (resume, weights) = resume.map_or((None, None), |(state, weights)| (Some(state), weights));
         let backbone: Backbone = match (weights, config.objective) {
-            (None, Objective::Reward) if resume.is_some() => {
+            (None, Objective::Reward | Objective::Regression) if resume.is_some() => {
                 return Err(JsError::new("resuming a reward model needs its checkpoint's weights (with the head)"));
             }
             (None, _) => model.inner.model.clone().into(),
             (Some(bytes), objective) => {
                 let source = SafetensorsSource::parse(&bytes).map_err(|e| bad_weights(e.to_string()))?;
                 match objective {
-                    Objective::Reward => {
+                    Objective::Reward | Objective::Regression => {
                         RewardModel::from_source(&llama_config, &source, &device).map(Backbone::Reward)
                     }
                     _ => Llama::from_source(&llama_config, &source, &device).map(Backbone::from),
