@@ -375,19 +375,23 @@ fn check_instruction(id: &str, kw: &Kwargs, value: &str) -> Result<bool, VerifyE
         }
         "length_constraints:nth_paragraph_first_word" => {
             // Paragraphs are separated by "\n\n"; the nth (counting empty ones, as the reference does) must start
-            // with first_word (case-insensitive, leading quotes and anything from a '.' or ',' on dropped).
+            // with first_word (case-insensitive; leading quotes and anything from a . , ? ! ' or " on dropped).
             let parts: Vec<&str> = value.split("\n\n").collect();
             let n = parts.iter().filter(|p| !p.trim().is_empty()).count();
             let nth = kw.count("nth_paragraph")?;
             let Some(paragraph) = (nth >= 1 && nth <= n).then(|| parts[nth - 1].trim()) else { return Ok(false) };
             let Some(word) = paragraph.split_whitespace().next() else { return Ok(false) };
             let word = word.trim_start_matches(['\'', '"']);
-            let first: String = word.chars().take_while(|c| !matches!(c, '.' | ',')).collect::<String>().to_lowercase();
+            let first: String = word
+                .chars()
+                .take_while(|c| !matches!(c, '.' | ',' | '?' | '!' | '\'' | '"'))
+                .collect::<String>()
+                .to_lowercase();
             n == kw.count("num_paragraphs")? && first == kw.str("first_word")?.to_lowercase()
         }
         "keywords:existence" => kw.strings("keywords")?.iter().all(|k| lower.contains(&k.to_lowercase())),
         "keywords:frequency" => {
-            let keyword = kw.str("keyword")?.to_lowercase();
+            let keyword = kw.str("keyword")?.trim().to_lowercase();
             let found = if keyword.is_empty() { 0 } else { lower.matches(&keyword).count() };
             kw.compare(found, "frequency", "relation")?
         }
@@ -431,7 +435,7 @@ fn check_instruction(id: &str, kw: &Kwargs, value: &str) -> Result<bool, VerifyE
         "detectable_format:number_highlighted_sections" => count_highlights(value) >= kw.count("num_highlights")?,
         "detectable_format:multiple_sections" => {
             // Sections start with "<splitter> <number>" (e.g. "SECTION 1").
-            let splitter = kw.str("section_spliter")?;
+            let splitter = kw.str("section_spliter")?.trim();
             let sections = if splitter.is_empty() {
                 0
             } else {
@@ -460,12 +464,16 @@ fn check_instruction(id: &str, kw: &Kwargs, value: &str) -> Result<bool, VerifyE
                 .count();
             kw.compare(capitals, "capital_frequency", "capital_relation")?
         }
-        "startend:end_checker" => value.trim().to_lowercase().ends_with(&kw.str("end_phrase")?.trim().to_lowercase()),
+        "startend:end_checker" => {
+            // quotes around the whole response do not count
+            let end = kw.str("end_phrase")?.trim().to_lowercase();
+            value.trim().trim_matches('"').to_lowercase().ends_with(&end)
+        }
         "startend:quotation" => {
             let v = value.trim();
             v.chars().count() > 1 && v.starts_with('"') && v.ends_with('"')
         }
-        "detectable_content:postscript" => has_postscript(&lower, kw.str("postscript_marker")?),
+        "detectable_content:postscript" => has_postscript(&lower, kw.str("postscript_marker")?.trim()),
         "detectable_content:number_placeholders" => count_placeholders(value) >= kw.count("num_placeholders")?,
         "combination:repeat_prompt" => lower.trim().starts_with(&kw.str("prompt_to_repeat")?.trim().to_lowercase()),
         "combination:two_responses" => {

@@ -74,6 +74,9 @@ fn every_implemented_ifeval_instruction_passes_and_fails_by_hand() {
         ("change_case:capital_word_frequency", json!({"capital_frequency": 2, "capital_relation": "less than"}), "NASA is in the USA.", false),
         ("startend:end_checker", json!({"end_phrase": "Any other questions?"}), "Done. any other questions? ", true),
         ("startend:end_checker", json!({"end_phrase": "Any other questions?"}), "Any other questions? Bye.", false),
+        // quotes around the whole response do not count
+        ("startend:end_checker", json!({"end_phrase": "Bye."}), "\"Hello. Bye.\"", true),
+        ("length_constraints:nth_paragraph_first_word", json!({"num_paragraphs": 1, "nth_paragraph": 1, "first_word": "why"}), "Why? Because.", true),
         ("startend:quotation", json!({}), " \"Quoted.\" ", true),
         ("startend:quotation", json!({}), "\"", false),
         ("detectable_content:postscript", json!({"postscript_marker": "P.S."}), "Body.\n\np. s. see you", true),
