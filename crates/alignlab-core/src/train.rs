@@ -1,5 +1,5 @@
-//! One training loop for every objective: batching of preference pairs (and of KTO's unpaired examples and
-//! LiPO's ranked lists, see [`TrainData`]), AdamW with warm-up and linear decay,
+//! One training loop for every objective: batching of preference pairs (and of KTO's unpaired examples,
+//! LiPO's ranked lists and regression's ratings, see [`TrainData`]), AdamW with warm-up and linear decay,
 //! global grad-norm clipping, a frozen reference whose log-probs are computed once and cached, and metrics
 //! under TRL's names.
 //!
@@ -820,10 +820,11 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Sets up a run of `config` on `data` (pairs, or the unpaired examples of KTO, or the ranked lists of
-    /// LiPO: [`TrainData`]). `model` is the starting policy (and, for DPO, KTO and LiPO, the frozen reference,
-    /// whose log-probs are computed here once unless the data carry them). `device` is the device the model
-    /// lives on; autodiff is enabled on it here.
+    /// Sets up a run of `config` on `data` (pairs, or the unpaired examples of KTO, the ranked lists of LiPO,
+    /// the ratings of regression: [`TrainData`]). `model` is the starting policy (and, for DPO, KTO and LiPO,
+    /// the frozen reference, whose log-probs are computed here once unless the data carry them), or a reward
+    /// model's backbone (a zero head of one label, or of one per rated attribute), or a reward model to
+    /// continue. `device` is the device the model lives on; autodiff is enabled on it here.
     pub async fn new(
         model: impl Into<Backbone>,
         data: impl Into<TrainData>,
