@@ -1,6 +1,7 @@
-// Attribute regression and HelpSteer2-Preference's combined recipe through the CLI (tiny model): `alignlab regression`
-// logs loss, mse/<attribute> and mae/<attribute> and saves one head per attribute under its name; `alignlab reward
-// --init-from` that run starts a Scaled BT model from its helpfulness head.
+// Attribute regression and HelpSteer2-Preference's combined recipe (tiny model). Through the CLI: `alignlab
+// regression` logs loss, mse/<attribute> and mae/<attribute> and saves one head per attribute under its name;
+// `alignlab reward --init-from` that run starts a Scaled BT model from its helpfulness head. Through the package
+// (wasm CPU): objective "regression" gives the same numbers.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -8,6 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import * as alignlab from 'alignlab';
+import { wasmBuilt } from '../helpers/paths.mjs';
 
 const exec = promisify(execFile);
 const cli = process.env.ALIGNLAB_CLI;
@@ -64,4 +67,23 @@ test('regression, then Scaled BT from its helpfulness head', { skip }, async () 
   // Ratings are not pairs: a reward run on them names what it wanted.
   await assert.rejects(run(['reward', '--model', at('tiny.gguf'), '--data', at('ratings.jsonl'), ...LIMITS]),
     /missing field "chosen"/);
+});
+
+test('the package trains regression with the same first numbers', async () => {
+  assert.ok(wasmBuilt(), 'pkg/wasm is not built: run `npm run build:wasm` first');
+  await alignlab.init({ backend: 'cpu' });
+  const model = alignlab.Model.tiny(0);
+  const config = { objective: 'regression', batchSize: 4, maxSteps: 3, learningRate: 5e-3, maxLength: 64, maxPromptLength: 32 };
+  const trainer = await alignlab.Trainer.create(model, config, jsonl(RATINGS));
+  try {
+    const before = await trainer.evaluate();
+    for (const [key, want] of [['loss', 9], ['mse/helpfulness', 6.5], ['mse/verbosity', 10 / 3], ['mae/helpfulness', 2]]) {
+      assert.ok(Math.abs(before[key] - want) < 1e-5, `${key}: ${before[key]} vs ${want}`);
+    }
+    const steps = await trainer.step(3);
+    assert.ok(steps[2].loss < steps[0].loss, JSON.stringify(steps));
+  } finally {
+    trainer.free();
+    model.free();
+  }
 });
