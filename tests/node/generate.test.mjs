@@ -2,6 +2,11 @@
 // the streamed pieces. The sampler runs on the host from read-back logits, so these are the core's draws.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import * as alignlab from 'alignlab';
 import { wasmBuilt } from '../helpers/paths.mjs';
 
@@ -92,3 +97,31 @@ test('batchSize changes how many samples share a forward, not the samples', asyn
   await assert.rejects(model.generate(PROMPT, { batchSize: 0 }), /option batch_size/);
   model.free();
 });
+
+const cli = process.env.ALIGNLAB_CLI;
+test(
+  'the CLI writes the same candidates at every --batch-size (prompts of different lengths, a stop string)',
+  { skip: !cli && 'ALIGNLAB_CLI is unset (set it to the alignlab binary, e.g. target/debug/alignlab)' },
+  async () => {
+    assert.ok(existsSync(cli), `ALIGNLAB_CLI=${cli} does not exist`);
+    const exec = promisify(execFile);
+    const dir = mkdtempSync(path.join(tmpdir(), 'alignlab-batch-'));
+    const model = path.join(dir, 'tiny.gguf');
+    writeFileSync(model, alignlab.tinyGguf(0));
+    const prompts = path.join(dir, 'prompts.jsonl');
+    const texts = ['Hi', 'Once upon a time there was a long prompt with many more tokens than the others', 'Why?'];
+    writeFileSync(prompts, texts.map((prompt) => JSON.stringify({ prompt }) + '\n').join(''));
+    const run = async (batchSize) => {
+      const out = path.join(dir, `candidates-${batchSize}.jsonl`);
+      const args = ['generate', '--model', model, '--prompts', prompts, '--raw', '--n', '3', '--temperature', '1'];
+      args.push('--seed', '4', '--max-new-tokens', '12', '--stop', 'e', '--batch-size', String(batchSize), '--out', out);
+      await exec(cli, args);
+      return readFileSync(out, 'utf8');
+    };
+    const alone = await run(1);
+    const sets = alone.trim().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual(sets.map((s) => s.responses.length), [3, 3, 3]);
+    assert.equal(await run(4), alone);
+    assert.equal(await run(9), alone);
+  },
+);
