@@ -346,3 +346,54 @@ fn relevance_is_the_minilm_cosine() {
     let rel: Vec<f64> = scored[0].candidates.iter().map(|c| c.features.relevance).collect();
     assert!((rel[0] - 0.666).abs() < 2e-3 && (rel[1] - 0.105).abs() < 2e-3, "{rel:?}");
 }
+
+#[test]
+fn agreement_with_the_evaluation_annotator_is_one_minus_the_flip_rate() {
+    // A T = 0 gold-weighted annotator with 25 % flips against the noise-free gold: it agrees exactly when its
+    // label was not flipped, so the agreement is binomial around 0.75; without flips it is 1 (κ = 1).
+    let sets = toy_sets(500, 4, 2);
+    let noisy = Annotator { name: "noisy".into(), flip: 0.25, ..Annotator::gold() };
+    let pool = PoolConfig { annotators: vec![noisy], ..PoolConfig::default() };
+    let labels = label_pairs(&pool, &sets, Who::Pool, 3);
+    let r = label_report(&pool, &sets, &labels, 3);
+    let n = labels.len();
+    assert_eq!((r.pairs, r.ties), (3000, 0));
+    let agree = (r.agreement_with_evaluation.unwrap() * n as f64).round() as usize;
+    assert_eq!(agree, n - r.flipped);
+    assert!(within_binomial(r.flipped, n, 0.25), "{r:?}");
+    let clean = PoolConfig { annotators: vec![Annotator::gold()], ..PoolConfig::default() };
+    let labels = label_pairs(&clean, &sets, Who::Pool, 3);
+    let r = label_report(&clean, &sets, &labels, 3);
+    assert_eq!(
+        (r.agreement_with_evaluation, r.kappa_with_evaluation, r.pool_pool_agreement),
+        (Some(1.0), Some(1.0), Some(1.0))
+    );
+}
+
+#[test]
+fn lists_rank_by_plackett_luce() {
+    // T = 0: the ranking is the order of the annotator's scores, equal scores one tie group.
+    let f = |relevance: f64| Features { relevance, ..Features::default() };
+    let set = ScoredSet {
+        prompt: Text::Plain("p".into()),
+        candidates: vec![candidate(f(0.2), 5), candidate(f(0.9), 5), candidate(f(0.2), 5), candidate(f(0.5), 5)],
+        source: Some("s".into()),
+        category: None,
+    };
+    let pool = PoolConfig { annotators: vec![Annotator::gold()], ..PoolConfig::default() };
+    let lists = alignlab_core::annotators::rank_sets(&pool, std::slice::from_ref(&set), Who::One(0), 0);
+    assert_eq!(lists[0]["ranking"], serde_json::json!([1, 3, [0, 2]]));
+    assert_eq!((lists[0]["annotator"].as_str(), lists[0]["source"].as_str()), (Some("gold"), Some("s")));
+    // The written record reads back as a §3 list.
+    let line = lists[0].to_string();
+    alignlab_core::data::parse_list(&line, 1 << 20, 64).unwrap();
+    // T = 1, two responses whose gold scores differ by 3·(0.9 − 0.5) = 1.2: the better one is ranked first with
+    // the Bradley–Terry probability σ(1.2) = 0.7685247834990175 (Gumbel-max = Luce's choice).
+    let two = ScoredSet { candidates: vec![candidate(f(0.9), 5), candidate(f(0.5), 5)], ..set };
+    let sets = vec![two; 20_000];
+    let t1 =
+        PoolConfig { annotators: vec![Annotator { temperature: 1.0, ..Annotator::gold() }], ..PoolConfig::default() };
+    let lists = alignlab_core::annotators::rank_sets(&t1, &sets, Who::Pool, 9);
+    let first = lists.iter().filter(|l| l["ranking"][0] == 0).count();
+    assert!(within_binomial(first, sets.len(), 0.768_524_783_499_017_5), "{first}");
+}
