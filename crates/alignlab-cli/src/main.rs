@@ -11,14 +11,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use alignlab_core::convert::Format;
 use alignlab_core::data::{
     PreferenceRecord, ReadOptions, Text, TokenizeOptions, TokenizedPair, read_preferences, tokenize_pair,
     train_eval_split,
 };
-use alignlab_core::convert::Format;
 use alignlab_core::eval::implicit::{detect_format, implicit_rewards};
 use alignlab_core::eval::kl::{KlOptions, kl_to_reference};
-use alignlab_core::ref_logps::objective_for;
 use alignlab_core::eval::preference::{auroc, reward_metrics, reward_metrics_by_group};
 use alignlab_core::generate::{Event, GenerateOptions};
 use alignlab_core::metrics;
@@ -28,6 +27,7 @@ use alignlab_core::model::lora::{self, LoraConfig};
 use alignlab_core::model::reward::{AnyRewardModel, PretrainedReward, reward_hf_files};
 use alignlab_core::objectives::logprob::chunk_rows;
 use alignlab_core::pretrained::Pretrained;
+use alignlab_core::ref_logps::objective_for;
 use alignlab_core::tiny::tiny_gguf;
 use alignlab_core::tokenizer::{Message, Tokenizer};
 use alignlab_core::train::{
@@ -156,8 +156,12 @@ fn eval(a: EvalArgs) -> Result<()> {
             eprintln!("skipped {name}:{line}: {reason}");
         }
         let pad = pre.tokenizer.pad_id().or(pre.tokenizer.eos_id()).unwrap_or(0);
-        let config =
-            TrainConfig { beta: a.beta, batch_size: a.batch_size.max(1), max_length: a.max_length, ..Default::default() };
+        let config = TrainConfig {
+            beta: a.beta,
+            batch_size: a.batch_size.max(1),
+            max_length: a.max_length,
+            ..Default::default()
+        };
         out["format"] = serde_json::to_value(format)?;
         out["examples"] = examples.len().into();
         let rewards = pollster::block_on(implicit_rewards(&policy, &pre.model, examples, &config, pad, &device))?;
@@ -407,9 +411,7 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
     let topts = config.tokenize_options();
     // Cached reference log-probs: computed now (--precompute-ref-log-probs), then checked against this run's key.
     let data_path = match (&pre, a.precompute_ref_log_probs) {
-        (Some(p), true) => {
-            ref_cache::precompute(&a.data, &a.model, p, objective, &config, a.skip_bad_lines, &device)?
-        }
+        (Some(p), true) => ref_cache::precompute(&a.data, &a.model, p, objective, &config, a.skip_bad_lines, &device)?,
         (None, true) => bail!("--precompute-ref-log-probs: an encoder reward model has no reference"),
         (_, false) => a.data.clone(),
     };
