@@ -485,5 +485,92 @@ export function rewardMetrics(
 ): Record<string, unknown>;
 export function auroc(scores: ArrayLike<number>, labels: ArrayLike<boolean>): number;
 
+/** The KL estimate of `klToReference` (TRL's names where TRL has them). */
+export interface KlReport {
+  /** Mean over prompts of Σ_t log π − log π_ref on sampled responses, in nats; exactly 0 when policy = reference. */
+  "objective/kl": number;
+  /** Mean of −log π(y|x) over the samples. */
+  "objective/entropy": number;
+  "completions/mean_length": number;
+  per_prompt: number[];
+  samples_per_prompt: number;
+}
+export interface KlOptions {
+  /** Responses sampled per prompt (default 4). */
+  samples?: number;
+  /** Most tokens per response (default 64). */
+  maxNewTokens?: number;
+  seed?: number;
+  /** Wrap plain-text prompts in the chat template (message lists always are). */
+  chatTemplate?: boolean;
+}
+/** KL(policy‖reference) on responses sampled from the policy: `alignlab eval --kl-prompts` in JS. */
+export function klToReference(
+  policy: Model,
+  reference: Model,
+  prompts: (string | ChatMessage[])[],
+  options?: KlOptions,
+): Promise<KlReport>;
+
+/** KTO metrics of unpaired examples over a data set (TRL's KTOTrainer names, its sums divided by its counts). */
+export interface UnpairedEvalMetrics {
+  "count/chosen": number;
+  "count/rejected": number;
+  /** Absent without desirable (`chosen`) or undesirable (`rejected`) examples. */
+  "rewards/chosen"?: number;
+  "rewards/rejected"?: number;
+  "rewards/margins"?: number;
+  "logps/chosen"?: number;
+  "logps/rejected"?: number;
+  /** KTO's reference point z0 = max(0, mean log-ratio of the KL pairs). */
+  kl?: number;
+  /** Share of rewards with their label's sign (desirable > 0, undesirable < 0), 0 counting half. */
+  sign_accuracy: number;
+  "sign_accuracy/chosen"?: number;
+  "sign_accuracy/rejected"?: number;
+  /** Rewards of desirable vs undesirable examples; absent with one label only. */
+  auroc?: number;
+}
+/** Ranking metrics of lists: ordered pairs ψ_i > ψ_j (reward ties half), best/worst rewards, Kendall τ_b, NDCG. */
+export interface RankingEvalMetrics {
+  "count/lists": number;
+  "count/pairs": number;
+  ties: number;
+  "rewards/accuracies": number;
+  "rewards/chosen": number;
+  "rewards/rejected": number;
+  "rewards/margins": number;
+  /** Null when τ_b is 0/0 in every list (e.g. every reward tied). */
+  kendall_tau: number | null;
+  kendall_tau_lists: number;
+  ndcg: number;
+}
+export interface EvaluateOptions {
+  /** β of the implicit reward (default 0.1). */
+  beta?: number;
+  batchSize?: number;
+  maxLength?: number;
+  maxPromptLength?: number;
+  maxListLength?: number;
+  chatTemplate?: boolean;
+  /** Calibration bins for pairs (default 10). */
+  numBins?: number;
+}
+export interface EvaluateResult {
+  format: "pairs" | "unpaired" | "lists";
+  examples: number;
+  /** Pairs: `rewardMetrics`' object; unpaired: UnpairedEvalMetrics; lists: RankingEvalMetrics. */
+  overall: Record<string, unknown> | UnpairedEvalMetrics | RankingEvalMetrics;
+}
+/** `alignlab eval --data` in JS: the implicit rewards of `policy` against `reference` on JSONL data and their metrics. */
+export function evaluateData(policy: Model, reference: Model, dataJsonl: string, options?: EvaluateOptions): Promise<EvaluateResult>;
+export function unpairedMetrics(
+  rewards: ArrayLike<number>,
+  logps: ArrayLike<number>,
+  desirable: ArrayLike<boolean>,
+  options?: { klRatios?: ArrayLike<number> },
+): UnpairedEvalMetrics;
+export function rankingMetrics(rewards: ArrayLike<number>[], labels: ArrayLike<number>[]): RankingEvalMetrics;
+
 /** The core's training options with their defaults, camelCase. */
 export function defaultTrainConfig(): Required<Omit<TrainConfig, "maxSteps" | "lossWeights" | "evalSteps">> & Partial<TrainConfig>;

@@ -869,3 +869,57 @@ export function rewardMetrics(chosen, rejected, { groups, numBins } = {}) {
 export function auroc(scores, labels) {
   return call((w) => w.auroc(Float64Array.from(scores), Uint8Array.from(labels, (l) => (l ? 1 : 0))));
 }
+
+function modelOf(model, what) {
+  if (!(model instanceof Model)) throw new TypeError(`alignlab: ${what} must be a Model, got ${typeName(model)}`);
+  return model[INTERNAL];
+}
+
+/**
+ * KL(policy‖reference) estimated on `samples` responses per prompt sampled from `policy` at temperature 1 (TRL's
+ * `objective/kl`, `objective/entropy`, `completions/mean_length`, and `per_prompt`); the numbers of
+ * `alignlab eval --kl-prompts` for the same models, prompts and seed. Prompts: strings or message lists.
+ */
+export async function klToReference(policy, reference, prompts, { samples, maxNewTokens, seed, chatTemplate } = {}) {
+  if (!Array.isArray(prompts)) throw new TypeError(`alignlab: klToReference needs an array of prompts, got ${typeName(prompts)}`);
+  const options = withoutUndefined({ samples, max_new_tokens: maxNewTokens, seed, chat_template: chatTemplate });
+  const [p, r] = [modelOf(policy, 'policy'), modelOf(reference, 'reference')];
+  return plain(await callAsync((w) => w.klToReference(p, r, prompts, options)));
+}
+
+/**
+ * Implicit rewards β·(log π − log π_ref) of `policy` against `reference` on JSONL data — preference pairs, unpaired
+ * KTO examples or ranked lists, detected from the first record — and their metrics under TRL's names, as
+ * `alignlab eval --data`: `{ format, examples, overall }`.
+ */
+export async function evaluateData(
+  policy,
+  reference,
+  dataJsonl,
+  { beta, batchSize, maxLength, maxPromptLength, maxListLength, chatTemplate, numBins } = {},
+) {
+  const options = withoutUndefined({
+    beta,
+    batch_size: batchSize,
+    max_length: maxLength,
+    max_prompt_length: maxPromptLength,
+    max_list_length: maxListLength,
+    chat_template: chatTemplate,
+    num_bins: numBins,
+  });
+  const [p, r] = [modelOf(policy, 'policy'), modelOf(reference, 'reference')];
+  return plain(await callAsync((w) => w.evaluateData(p, r, String(dataJsonl), options)));
+}
+
+/** KTO metrics (TRL's names, sign accuracy, AUROC) from implicit rewards, policy log-probs and boolean labels. */
+export function unpairedMetrics(rewards, logps, desirable, { klRatios } = {}) {
+  const labels = Uint8Array.from(desirable, (d) => (d ? 1 : 0));
+  const kl = klRatios === undefined ? undefined : Float64Array.from(klRatios);
+  return plain(call((w) => w.unpairedMetrics(Float64Array.from(rewards), Float64Array.from(logps), labels, kl)));
+}
+
+/** Ranking metrics of lists (pairwise accuracy, Kendall τ_b, NDCG) from per-response rewards and labels. */
+export function rankingMetrics(rewards, labels) {
+  const lists = (xs) => Array.from(xs, (l) => Array.from(l, Number));
+  return plain(call((w) => w.rankingMetrics(lists(rewards), lists(labels))));
+}

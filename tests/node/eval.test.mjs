@@ -1,11 +1,15 @@
-// The core's eval module and DPO family through the package (wasm CPU): the numbers the Rust tests pin.
+// The core's eval module and DPO family through the package (wasm CPU): the numbers the Rust tests pin, and the
+// CLI's numbers for the KL and the implicit-reward metrics of KTO examples and lists (with ALIGNLAB_CLI).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import * as alignlab from 'alignlab';
 import { sharedDataDir, wasmBuilt } from '../helpers/paths.mjs';
-import { truthfulqaJsonl } from '../helpers/truthfulqa.mjs';
+import { truthfulqaJsonl, truthfulqaPairs } from '../helpers/truthfulqa.mjs';
 
 before(async () => {
   assert.ok(wasmBuilt(), 'pkg/wasm is not built: run `npm run build:wasm` first');
@@ -106,5 +110,112 @@ test('held-out pairs start at ln 2 and report eval_ metrics', async () => {
   } finally {
     trainer.free();
     model.free();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// KL to the reference and implicit-reward evaluation of KTO examples and lists (the core's eval/kl, eval/implicit)
+
+const execCli = promisify(execFile);
+const cli = process.env.ALIGNLAB_CLI;
+const needsCli = !cli && 'ALIGNLAB_CLI is unset (set it to the alignlab binary, e.g. target/debug/alignlab)';
+const KL_PROMPTS = ['Question: What is the capital of France?\nAnswer:', [{ role: 'user', content: 'Say hi.' }]];
+const KL_OPTIONS = { samples: 3, maxNewTokens: 6, seed: 5 };
+
+/** LLaMA-Factory's KTO demo (6 records) and lists of three TruthfulQA answers (best, incorrect, another question's). */
+function evalData() {
+  const kto = JSON.parse(readFileSync(path.join(sharedDataDir(), 'llamafactory-demo', 'kto_en_demo.json'), 'utf8'));
+  const pairs = truthfulqaPairs(7);
+  const lists = pairs.slice(0, 6).map((p, i) => ({
+    prompt: p.prompt,
+    responses: [p.chosen, p.rejected, pairs[i + 1].rejected],
+    ranking: [0, 1, 2],
+  }));
+  const jsonl = (rows) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  return { kto: jsonl(kto.slice(0, 6)), lists: jsonl(lists) };
+}
+const EVAL_LIMITS = { maxLength: 64, maxPromptLength: 32 };
+
+test('KL to the reference is exactly 0 at policy = reference', async () => {
+  const model = alignlab.Model.tiny(0);
+  try {
+    const r = await alignlab.klToReference(model, model, KL_PROMPTS, KL_OPTIONS);
+    assert.equal(r['objective/kl'], 0);
+    assert.deepEqual(r.per_prompt, [0, 0]);
+    assert.equal(r.samples_per_prompt, 3);
+    assert.ok(r['objective/entropy'] > 0 && r['completions/mean_length'] > 0 && r['completions/mean_length'] <= 6, JSON.stringify(r));
+    await assert.rejects(alignlab.klToReference(model, model, KL_PROMPTS, { samples: 1, maxNewTokens: 0 }), /max_new_tokens: must be at least 1/);
+    assert.throws(() => alignlab.unpairedMetrics([], [], []), /no items/);
+  } finally {
+    model.free();
+  }
+});
+
+test('implicit-reward metrics of KTO examples and lists at policy = reference are chance', async () => {
+  const model = alignlab.Model.tiny(0);
+  const { kto, lists } = evalData();
+  try {
+    const u = await alignlab.evaluateData(model, model, kto, EVAL_LIMITS);
+    assert.equal(u.format, 'unpaired');
+    assert.equal(u.examples, 6);
+    assert.equal(u.overall['rewards/chosen'], 0);
+    assert.equal(u.overall.sign_accuracy, 0.5);
+    assert.equal(u.overall.kl, 0);
+    assert.equal(u.overall['count/chosen'] + u.overall['count/rejected'], 6);
+    const l = await alignlab.evaluateData(model, model, lists, EVAL_LIMITS);
+    assert.equal(l.format, 'lists');
+    assert.equal(l.overall['count/pairs'], 18);
+    assert.equal(l.overall['rewards/accuracies'], 0.5);
+    assert.equal(l.overall.kendall_tau, null, 'every reward is tied: τ_b is 0/0');
+  } finally {
+    model.free();
+  }
+});
+
+test('KTO and ranking metrics of hand-computed numbers', () => {
+  // The core's unit-test values: rewards/chosen 0.1, rewards/rejected −0.3, sign accuracy 2.5/4, z0 = 1, AUROC 3/4.
+  const u = alignlab.unpairedMetrics([0.4, -0.2, -0.6, 0], [-10, -12, -20, -30], [true, true, false, false], { klRatios: [-1, 3, 0, 2] });
+  close(u['rewards/chosen'], 0.1, 1e-12, 'rewards/chosen');
+  close(u['rewards/margins'], 0.4, 1e-12, 'rewards/margins');
+  assert.deepEqual([u.sign_accuracy, u.kl, u.auroc, u['logps/rejected']], [0.625, 1, 0.75, -25]);
+  // One list reversed: accuracy 0, τ_b −1; gains 1, √2 − 1, 0 at positions 3, 2, 1 → NDCG (g/log2 3 + 1/2)/(1 + g/log2 3).
+  const r = alignlab.rankingMetrics([[1, 2, 3]], [[1, 0.5, 0]]);
+  const g = Math.SQRT2 - 1;
+  assert.deepEqual([r['rewards/accuracies'], r.kendall_tau, r['count/pairs']], [0, -1, 3]);
+  close(r.ndcg, (g / Math.log2(3) + 0.5) / (1 + g / Math.log2(3)), 1e-12, 'NDCG');
+});
+
+test('the package gives the CLI numbers: KL (same models, prompts, seed) and eval --data on KTO examples and lists', { skip: needsCli }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'alignlab-eval-'));
+  const file = (name, text) => {
+    writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  const [t0, t1] = [file('t0.gguf', alignlab.tinyGguf(0)), file('t1.gguf', alignlab.tinyGguf(1))];
+  const [reference, policy] = [alignlab.Model.fromGguf(readFileSync(t0)), alignlab.Model.fromGguf(readFileSync(t1))];
+  const cliJson = async (args) => JSON.parse((await execCli(cli, ['eval', '--model', t0, '--policy', t1, ...args], { timeout: 5 * 60_000 })).stdout);
+  try {
+    const prompts = file('prompts.jsonl', KL_PROMPTS.map((p) => JSON.stringify({ prompt: p })).join('\n') + '\n');
+    const native = (await cliJson(['--kl-prompts', prompts, '--kl-samples', '3', '--kl-max-new-tokens', '6', '--seed', '5'])).kl;
+    const js = await alignlab.klToReference(policy, reference, KL_PROMPTS, KL_OPTIONS);
+    console.log(`KL tiny(1)‖tiny(0): CLI ${native['objective/kl']}, npm ${js['objective/kl']}`);
+    assert.equal(js['completions/mean_length'], native['completions/mean_length']);
+    assert.ok(Math.abs(js['objective/kl']) > 1e-3, 'two different models: the KL is not 0');
+    close(js['objective/kl'], native['objective/kl'], 1e-4, 'objective/kl');
+    close(js['objective/entropy'], native['objective/entropy'], 1e-3, 'objective/entropy');
+
+    const { kto, lists } = evalData();
+    for (const [name, text] of [['kto.jsonl', kto], ['lists.jsonl', lists]]) {
+      const want = await cliJson(['--data', file(name, text), '--max-length', '64', '--max-prompt-length', '32']);
+      const got = await alignlab.evaluateData(policy, reference, text, EVAL_LIMITS);
+      assert.equal(got.format, want.format);
+      for (const [key, value] of Object.entries(want.overall)) {
+        if (value === null) assert.equal(got.overall[key], null, key);
+        else close(got.overall[key], value, 1e-4 * Math.max(1, Math.abs(value)), `${name} ${key}`);
+      }
+    }
+  } finally {
+    policy.free();
+    reference.free();
   }
 });

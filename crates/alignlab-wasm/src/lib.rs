@@ -554,3 +554,151 @@ pub fn auroc(scores: Vec<f64>, labels: Vec<u8>) -> Result<f64, JsError> {
     let labels: Vec<bool> = labels.iter().map(|&l| l != 0).collect();
     preference::auroc(&scores, &labels).map_err(js_err)
 }
+
+/// Options of `klToReference` (the core's `KlOptions`, plus how prompts are wrapped).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct KlJs {
+    samples: Option<usize>,
+    max_new_tokens: Option<usize>,
+    seed: Option<u64>,
+    /// Plain-text prompts through the chat template (message lists always are), as `eval --chat-template`.
+    chat_template: bool,
+}
+
+/// KL(policy‖reference) on responses sampled from `policy` for `prompts` (strings or `{role, content}` lists):
+/// TRL's `objective/kl`, `objective/entropy`, `completions/mean_length`, and the estimate per prompt; the
+/// numbers of `alignlab eval --kl-prompts` for the same models, prompts and seed.
+#[wasm_bindgen(js_name = klToReference)]
+pub fn kl_to_reference(
+    policy: &Model,
+    reference: &Model,
+    prompts: JsValue,
+    options: JsValue,
+) -> Result<Promise, JsError> {
+    use alignlab_core::data::Text;
+    use alignlab_core::eval::kl::{self, KlOptions};
+    let prompts: Vec<Text> = serde_wasm_bindgen::from_value(prompts)
+        .map_err(|e| JsError::new(&format!("prompts must be an array of strings or of message lists: {e}")))?;
+    let opts: KlJs = if options.is_undefined() || options.is_null() {
+        KlJs::default()
+    } else {
+        serde_wasm_bindgen::from_value(options).map_err(js_err)?
+    };
+    let tok = &policy.inner.tokenizer;
+    let ids = prompts.iter().map(|p| kl::prompt_ids(tok, p, opts.chat_template)).collect::<Result<Vec<_>, _>>();
+    let defaults = KlOptions::default();
+    let options = KlOptions {
+        samples: opts.samples.unwrap_or(defaults.samples),
+        max_new_tokens: opts.max_new_tokens.unwrap_or(defaults.max_new_tokens),
+        stop_tokens: tok.eos_id().into_iter().collect(),
+        seed: opts.seed.unwrap_or(defaults.seed),
+        ..defaults
+    };
+    let (policy, reference) = (policy.inner.clone(), reference.inner.clone());
+    let ids = ids.map_err(js_err)?;
+    Ok(promise(async move {
+        to_js(&kl::kl_to_reference(&policy.model, &reference.model, &ids, &options).await.map_err(js_err)?)
+    }))
+}
+
+/// Options of `evaluateData`: β and the tokenisation and batching of a run (snake_case, as `TrainConfig`).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct EvalJs {
+    beta: f64,
+    batch_size: usize,
+    max_length: usize,
+    max_prompt_length: usize,
+    max_list_length: usize,
+    chat_template: bool,
+    num_bins: usize,
+}
+
+impl Default for EvalJs {
+    fn default() -> Self {
+        let c = TrainConfig::default();
+        EvalJs {
+            beta: c.beta,
+            batch_size: 4,
+            max_length: c.max_length,
+            max_prompt_length: c.max_prompt_length,
+            max_list_length: c.max_list_length,
+            chat_template: c.chat_template,
+            num_bins: preference::DEFAULT_BINS,
+        }
+    }
+}
+
+/// The implicit rewards β·(log π − log π_ref) of `policy` against `reference` on JSONL data (pairs, unpaired
+/// KTO examples or ranked lists, detected from the first record) and their metrics under TRL's names, as
+/// `alignlab eval --data`: `{format, examples, overall}`.
+#[wasm_bindgen(js_name = evaluateData)]
+pub fn evaluate_data(
+    policy: &Model,
+    reference: &Model,
+    data_jsonl: String,
+    options: JsValue,
+) -> Result<Promise, JsError> {
+    use alignlab_core::data::TokenizeOptions;
+    use alignlab_core::eval::implicit::{detect_format, implicit_rewards};
+    use alignlab_core::ref_logps::objective_for;
+    let o: EvalJs = if options.is_undefined() || options.is_null() {
+        EvalJs::default()
+    } else {
+        serde_wasm_bindgen::from_value(options).map_err(js_err)?
+    };
+    let format = detect_format("data.jsonl", &data_jsonl).ok_or_else(|| {
+        JsError::new("data.jsonl: cannot tell its format from the first record (pairs, unpaired examples or lists)")
+    })?;
+    let objective = objective_for(format).ok_or_else(|| {
+        JsError::new(&format!("data.jsonl holds {format:?} records: evaluate pairs, unpaired examples or lists"))
+    })?;
+    let topts = TokenizeOptions {
+        max_length: o.max_length,
+        max_prompt_length: o.max_prompt_length,
+        chat_template: o.chat_template,
+        max_list_length: o.max_list_length,
+        ..Default::default()
+    };
+    let tok = policy.inner.tokenizer.clone();
+    let (data, _) =
+        TrainData::read("data.jsonl", &data_jsonl, objective, &ReadOptions::default(), &tok, &topts).map_err(js_err)?;
+    let config =
+        TrainConfig { beta: o.beta, batch_size: o.batch_size.max(1), max_length: o.max_length, ..Default::default() };
+    let pad = tok.pad_id().or(tok.eos_id()).unwrap_or(0);
+    let (policy, reference) = (policy.inner.clone(), reference.inner.clone());
+    Ok(promise(async move {
+        let (device, _) = backend();
+        let examples = data.len();
+        let rewards =
+            implicit_rewards(&policy.model, &reference.model, data, &config, pad, &device).await.map_err(js_err)?;
+        let overall = rewards.metrics(o.num_bins).map_err(js_err)?;
+        to_js(&serde_json::json!({ "format": format, "examples": examples, "overall": overall }))
+    }))
+}
+
+/// KTO metrics of unpaired examples from their implicit rewards, the policy's log-probs, labels (1 = desirable)
+/// and optionally the log-ratios of their KL pairs.
+#[wasm_bindgen(js_name = unpairedMetrics)]
+pub fn unpaired_metrics(
+    rewards: Vec<f64>,
+    logps: Vec<f64>,
+    desirable: Vec<u8>,
+    kl_ratios: Option<Vec<f64>>,
+) -> Result<JsValue, JsError> {
+    use alignlab_core::eval::unpaired;
+    let desirable: Vec<bool> = desirable.iter().map(|&d| d != 0).collect();
+    to_js(&unpaired::unpaired_metrics(&rewards, &logps, &desirable, kl_ratios.as_deref()).map_err(js_err)?)
+}
+
+/// Ranking metrics of lists from each response's implicit reward and label (arrays of arrays).
+#[wasm_bindgen(js_name = rankingMetrics)]
+pub fn ranking_metrics(rewards: JsValue, labels: JsValue) -> Result<JsValue, JsError> {
+    use alignlab_core::eval::ranking;
+    let lists = |v: JsValue, what: &str| -> Result<Vec<Vec<f64>>, JsError> {
+        serde_wasm_bindgen::from_value(v)
+            .map_err(|e| JsError::new(&format!("{what} must be an array of arrays of numbers: {e}")))
+    };
+    to_js(&ranking::ranking_metrics(&lists(rewards, "rewards")?, &lists(labels, "labels")?).map_err(js_err)?)
+}
