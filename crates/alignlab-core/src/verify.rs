@@ -458,8 +458,9 @@ fn check_instruction(id: &str, kw: &Kwargs, value: &str) -> Result<bool, VerifyE
         "change_case:english_lowercase" => is_lower(value),
         "change_case:english_capital" => is_upper(value),
         "change_case:capital_word_frequency" => {
+            // nltk's word tokenizer splits contractions off ("NASA's" → "NASA", "'s") and keeps hyphenated words
             let capitals = value
-                .split_whitespace()
+                .split(|c: char| c.is_whitespace() || c == '\'' || c == '\u{2019}')
                 .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
                 .filter(|w| is_upper(w))
                 .count();

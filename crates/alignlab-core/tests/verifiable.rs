@@ -72,6 +72,8 @@ fn every_implemented_ifeval_instruction_passes_and_fails_by_hand() {
         // capital words: NASA, USA (I is one too: "I" is upper case)
         ("change_case:capital_word_frequency", json!({"capital_frequency": 2, "capital_relation": "at least"}), "NASA is in the USA.", true),
         ("change_case:capital_word_frequency", json!({"capital_frequency": 2, "capital_relation": "less than"}), "NASA is in the USA.", false),
+        // "NASA's" holds the capital word NASA; "AI-POWERED" is one word
+        ("change_case:capital_word_frequency", json!({"capital_frequency": 2, "capital_relation": "at least"}), "NASA's AI-POWERED probe", true),
         ("startend:end_checker", json!({"end_phrase": "Any other questions?"}), "Done. any other questions? ", true),
         ("startend:end_checker", json!({"end_phrase": "Any other questions?"}), "Any other questions? Bye.", false),
         // quotes around the whole response do not count
