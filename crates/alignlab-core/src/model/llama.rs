@@ -241,9 +241,9 @@ impl KvCache {
     /// Keeps the batch rows `rows`, in that order, and drops the others: a batched generation removes the
     /// sequences that finished so that they stop costing compute.
     pub fn select_rows(&mut self, rows: &[usize]) {
+        let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
         for (k, v) in self.layers.iter_mut().flatten() {
-            let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [rows.len()]), &k.device());
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx.clone(), [rows.len()]), &k.device());
             *k = k.clone().select(0, idx.clone());
             *v = v.clone().select(0, idx);
         }
