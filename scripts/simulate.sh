@@ -11,7 +11,7 @@
 #   6. the pool as a fourth rater of PandaLM's human-labelled pairs (agreement with the humans).
 # Everything lands in $OUT (default /tmp/alignlab-simulate). Needs the CLI built
 # (cargo build --workspace --exclude alignlab-wasm), scripts/fetch-models.sh and ../shared/data.
-# Knobs: PROMPTS (16 max here), K (8), MAX_NEW_TOKENS (64), SEED (1), EPOCHS (2), SKIP_HUMANS=1.
+# Knobs: PROMPTS (16 max here), K (8), MAX_NEW_TOKENS (64), SEED (1), EPOCHS (1), LR (3e-4), SKIP_HUMANS=1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -73,7 +73,7 @@ for labels in pool gold; do
   if [ ! -s "$out/rm-$labels/hf/config.json" ]; then
     echo "== reward model on the $labels labels"
     "$cli" reward --model models/all-MiniLM-L6-v2 --data "$out/pairs-$labels.jsonl" --out "$out/rm-$labels" \
-      --num-epochs "${EPOCHS:-2}" --batch-size 8 --learning-rate 5e-5 --max-length 256 --max-prompt-length 128 --seed "$seed"
+      --num-epochs "${EPOCHS:-1}" --batch-size 8 --learning-rate "${LR:-3e-4}" --max-length 256 --max-prompt-length 128 --seed "$seed"
   fi
 done
 

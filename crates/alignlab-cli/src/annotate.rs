@@ -26,6 +26,8 @@ pub fn annotate(a: AnnotateArgs) -> Result<()> {
         print!("{}", toml::to_string(&pool)?);
         return Ok(());
     }
+    // A misspelt --annotator fails before the (slow) scoring.
+    labeller(pool.clone(), a.annotator.as_deref())?;
     let device = crate::device(a.device);
     let encoder = match pool.uses_relevance() {
         true => Some(crate::load_encoder(&a.encoder, &device)?.with_context(|| {
