@@ -7,7 +7,9 @@
 //!
 //! The other training formats share the reader core ([`read_records`]) and the tokenisation rules: unpaired
 //! examples for KTO ([`read_unpaired`]) and ranked lists for LiPO ([`read_lists`], [`read_oasst_trees`]), with
-//! converters between them ([`list_to_pairs`], [`pairs_to_unpaired`]).
+//! converters between them ([`list_to_pairs`], [`pairs_to_unpaired`]). The same core reads ratings
+//! ([`read_ratings`]), prompts ([`read_prompts`]), SFT examples ([`read_sft`]), PandaLM's per-annotator labels
+//! ([`read_pandalm`]) and verifiable prompts ([`crate::verify::read_verifiable`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
