@@ -77,7 +77,7 @@ impl Pretrained {
 
     /// The loader behind both: `read(name)` gives a file's bytes, `None` when the folder lacks it.
     fn from_hf_reader(
-        read: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadError>,
+        read: &mut ReadFile,
         device: &Device,
     ) -> Result<Self, LoadError> {
         let mut require = |name: &str| read(name)?.ok_or_else(|| LoadError::MissingFile(name.to_string()));
@@ -110,7 +110,7 @@ impl Pretrained {
         let unused: Vec<String> = source
             .unused()
             .into_iter()
-            .filter(|n| !ignorable(n) && !(config.tie_word_embeddings && n == "lm_head.weight"))
+            .filter(|n| !(ignorable(n) || config.tie_word_embeddings && n == "lm_head.weight"))
             .collect();
         if !unused.is_empty() {
             return Err(WeightError::Unused { names: unused }.in_file(label).into());
@@ -155,12 +155,15 @@ pub(crate) fn dir_reader(dir: &Path) -> impl FnMut(&str) -> Result<Option<Vec<u8
     }
 }
 
+/// A folder as a function: `read(name)` gives a file's bytes, `None` when the folder lacks it.
+pub(crate) type ReadFile<'a> = dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadError> + 'a;
+
 /// The bytes of `model.safetensors`, or of the shards that `model.safetensors.index.json` names together
 /// with its tensor → file map.
 pub(crate) type WeightFiles = (Vec<(String, Vec<u8>)>, Option<Vec<(String, String)>>);
 
 pub(crate) fn read_hf_weights(
-    read: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadError>,
+    read: &mut ReadFile,
 ) -> Result<WeightFiles, LoadError> {
     if let Some(bytes) = read(WEIGHTS_FILE)? {
         return Ok((vec![(WEIGHTS_FILE.to_string(), bytes)], None));

@@ -176,9 +176,12 @@ pub fn hf_config_json(config: &LlamaConfig, bos: Option<u32>, eos: Option<u32>) 
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
 
+/// Shard file names, and the tensor → file map.
+pub type ShardIndex = (Vec<String>, Vec<(String, String)>);
+
 /// The shard files named by a `model.safetensors.index.json`, each once, in order, with the tensor → file
 /// map. A file name must be a plain name inside the folder (no path separators, no `..`).
-pub fn shard_index(json: &[u8]) -> Result<(Vec<String>, Vec<(String, String)>), WeightError> {
+pub fn shard_index(json: &[u8]) -> Result<ShardIndex, WeightError> {
     #[derive(Deserialize)]
     struct Index {
         weight_map: std::collections::BTreeMap<String, String>,
