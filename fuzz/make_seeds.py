@@ -136,4 +136,19 @@ write("jsonl", "oasst.jsonl", json.dumps({"message_tree_id": "t1", "prompt": {
                 {"text": "B2", "role": "assistant", "rank": 0, "replies": []}]}]},
         {"text": "A2", "role": "assistant", "rank": 1, "replies": []}]}}) + "\n")
 write("jsonl", "array.json", json.dumps([{"instruction": "Hi", "chosen": "a", "rejected": "b"}]))
+write("jsonl", "ratings.jsonl", "\n".join(json.dumps(x) for x in [
+    {"prompt": "Hi", "response": "Hello", "attributes": {"helpfulness": 3, "verbosity": 1}},
+    {"prompt": "Hi", "response": "Go away", "attributes": {"helpfulness": 0}}]) + "\n")
+write("jsonl", "sft.jsonl", "\n".join(json.dumps(x) for x in [
+    {"prompt": "Hi", "completion": "Hello"},
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]},
+    {"text": "plain text"}, {"prompt": "only a prompt"}]) + "\n")
+write("jsonl", "verifiable.jsonl", "\n".join(json.dumps(x) for x in [
+    {"prompt": "2+2?", "ground_truth": "4", "verifier": "gsm8k"},
+    {"prompt": "Write in lowercase, no commas, at least 3 words.", "verifier": "ifeval", "ground_truth": {
+        "instruction_id_list": ["change_case:english_lowercase", "punctuation:no_comma",
+                                "length_constraints:number_words"],
+        "kwargs": [{}, {}, {"relation": "at least", "num_words": 3}]}}]) + "\n")
+write("jsonl", "pandalm.json", json.dumps([{"instruction": "Hi", "input": "", "response1": "a", "response2": "b",
+                                            "annotator1": 1, "annotator2": 0, "annotator3": 2}]))
 write("jsonl", "bad.jsonl", '{"prompt": 1}\n\xef\xbb\xbf{"chosen": "a"}\r\n{\n')

@@ -67,14 +67,13 @@ fn format_of_file(path: &Path, text: &str) -> Result<Format> {
     })
 }
 
-/// Scores `data` (format `format`) under `pre` as a run with `config` does, and writes it with the values to
+/// Scores `data` (tokenised with the key's options) under `pre` as a run with `config` does, and writes it with the values to
 /// `out`, and the sidecar beside it.
 fn write_cache(
     pre: &Pretrained,
     data: &Path,
     out: &Path,
     key: &RefLogpsKey,
-    topts: &TokenizeOptions,
     config: &TrainConfig,
     skip_bad_lines: bool,
     device: &Device,
@@ -83,7 +82,7 @@ fn write_cache(
     let text = std::str::from_utf8(&bytes).with_context(|| format!("{} is not UTF-8", data.display()))?;
     let name = file_name(data);
     let opts = ReadOptions { skip_bad_lines, ..Default::default() };
-    let raw = read_raw(&name, text, key.format, &opts, &pre.tokenizer, topts)?;
+    let raw = read_raw(&name, text, key.format, &opts, &pre.tokenizer, &key.tokenize)?;
     for (line, reason) in &raw.skipped {
         eprintln!("skipped {name}:{line}: {reason}");
     }
@@ -127,7 +126,7 @@ pub fn ref_logps(a: RefLogpsArgs) -> Result<()> {
     };
     let key = RefLogpsKey::new(&model_digest(&a.model)?, format, &topts);
     let out = a.out.clone().unwrap_or_else(|| default_cache_path(&a.data));
-    let sidecar = write_cache(&pre, &a.data, &out, &key, &topts, &config, a.skip_bad_lines, &device)?;
+    let sidecar = write_cache(&pre, &a.data, &out, &key, &config, a.skip_bad_lines, &device)?;
     let summary = serde_json::json!({
         "out": out, "sidecar": sidecar_path(&out), "format": format, "records": sidecar.records, "key": key.key,
         "model_sha256": key.model_sha256, "seconds": start.elapsed().as_secs_f64(),
@@ -187,8 +186,7 @@ pub fn precompute(
                 eprintln!("reference log-probs in {} are stale ({why}): computing them again", out.display());
             }
             let start = Instant::now();
-            let sidecar =
-                write_cache(pre, data, &out, &key, &config.tokenize_options(), config, skip_bad_lines, device)?;
+            let sidecar = write_cache(pre, data, &out, &key, config, skip_bad_lines, device)?;
             let secs = start.elapsed().as_secs_f64();
             eprintln!("reference log-probs of {} examples written to {} in {secs:.1}s", sidecar.records, out.display());
         }

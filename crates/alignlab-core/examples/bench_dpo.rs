@@ -220,11 +220,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Some(path) = &args.save_tiny {
-        if let Err(e) = std::fs::write(path, tiny_gguf(0)) {
-            eprintln!("bench_dpo: writing {}: {e}", path.display());
-            std::process::exit(1);
-        }
+    if let Some(path) = &args.save_tiny
+        && let Err(e) = std::fs::write(path, tiny_gguf(0))
+    {
+        eprintln!("bench_dpo: writing {}: {e}", path.display());
+        std::process::exit(1);
     }
     let methods: &[bool] = match args.method.as_str() {
         "full" => &[false],

@@ -527,7 +527,7 @@ mod tests {
             "rejected": [{"role": "assistant", "content": "Go"}],
             "annotator": "x",
         });
-        assert_eq!(chat, [expected.clone()]);
+        assert_eq!(chat, std::slice::from_ref(&expected));
         // back to text through the tiny model's ChatML template, as TRL's maybe_apply_chat_template
         let (plain, _) = run(&expected.to_string(), Target::Plain, &ConvertOptions::default()).unwrap();
         assert_eq!(plain[0]["prompt"], "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");

@@ -607,14 +607,14 @@ mod tests {
         let p = tiny();
         let prompt = p.tokenizer.encode("<|im_start|>user\nhi<|im_end|>\n").unwrap();
         let opts = GenerateOptions { max_new_tokens: 10, temperature: 1.0, n: 3, seed: 5, ..Default::default() };
-        let a = run(&p, &[prompt.clone()], &opts);
-        assert_eq!(a, run(&p, &[prompt.clone()], &opts), "same seed, same samples");
+        let a = run(&p, std::slice::from_ref(&prompt), &opts);
+        assert_eq!(a, run(&p, std::slice::from_ref(&prompt), &opts), "same seed, same samples");
         assert_eq!(a[0].len(), 3);
         assert!(a[0][0].tokens != a[0][1].tokens, "samples of one prompt differ");
-        let other = run(&p, &[prompt.clone()], &GenerateOptions { seed: 6, ..opts.clone() });
+        let other = run(&p, std::slice::from_ref(&prompt), &GenerateOptions { seed: 6, ..opts.clone() });
         assert_ne!(a[0][0].tokens, other[0][0].tokens, "another seed, other samples");
         // Sample 0 does not depend on how many samples run beside it.
-        let one = run(&p, &[prompt.clone()], &GenerateOptions { n: 1, ..opts.clone() });
+        let one = run(&p, std::slice::from_ref(&prompt), &GenerateOptions { n: 1, ..opts.clone() });
         assert_eq!(one[0][0].tokens, a[0][0].tokens);
         // The streamed pieces of a sample add up to its text.
         let mut pieces = vec![String::new(); 3];
@@ -636,7 +636,7 @@ mod tests {
         let p = tiny();
         let prompt = p.tokenizer.encode("<|im_start|>user\nhello<|im_end|>\n").unwrap();
         let greedy = GenerateOptions { max_new_tokens: 8, n: 2, seed: 1, ..Default::default() };
-        let g = run(&p, &[prompt.clone()], &greedy);
+        let g = run(&p, std::slice::from_ref(&prompt), &greedy);
         assert_eq!(g[0][0], g[0][1], "greedy samples are identical");
         // The greedy tokens are the argmax of the full forward at each step.
         let mut seq = prompt.clone();
@@ -650,7 +650,7 @@ mod tests {
         }
         // A stop token ends the sample and is kept.
         let t = g[0][0].tokens[2];
-        let s = run(&p, &[prompt.clone()], &GenerateOptions { stop_tokens: vec![t], ..greedy.clone() });
+        let s = run(&p, std::slice::from_ref(&prompt), &GenerateOptions { stop_tokens: vec![t], ..greedy.clone() });
         assert_eq!(s[0][0].tokens.last(), Some(&t));
         assert_eq!(s[0][0].finish_reason, FinishReason::Stop);
         // Stop strings, with a detokenizer that spells each id as one letter so the text is known: a stop

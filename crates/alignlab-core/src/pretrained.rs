@@ -76,10 +76,7 @@ impl Pretrained {
     }
 
     /// The loader behind both: `read(name)` gives a file's bytes, `None` when the folder lacks it.
-    fn from_hf_reader(
-        read: &mut ReadFile,
-        device: &Device,
-    ) -> Result<Self, LoadError> {
+    fn from_hf_reader(read: &mut ReadFile, device: &Device) -> Result<Self, LoadError> {
         let mut require = |name: &str| read(name)?.ok_or_else(|| LoadError::MissingFile(name.to_string()));
         let config = llama_config_from_hf(&require(CONFIG_FILE)?).map_err(|e| e.in_file(CONFIG_FILE))?;
         let tokenizer_json = require(TOKENIZER_FILE)?;
@@ -162,9 +159,7 @@ pub(crate) type ReadFile<'a> = dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadEr
 /// with its tensor → file map.
 pub(crate) type WeightFiles = (Vec<(String, Vec<u8>)>, Option<Vec<(String, String)>>);
 
-pub(crate) fn read_hf_weights(
-    read: &mut ReadFile,
-) -> Result<WeightFiles, LoadError> {
+pub(crate) fn read_hf_weights(read: &mut ReadFile) -> Result<WeightFiles, LoadError> {
     if let Some(bytes) = read(WEIGHTS_FILE)? {
         return Ok((vec![(WEIGHTS_FILE.to_string(), bytes)], None));
     }

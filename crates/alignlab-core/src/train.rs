@@ -223,7 +223,9 @@ impl TrainConfig {
         if self.max_length < 2 || self.max_prompt_length >= self.max_length {
             return bad("max_length", format!("must exceed max_prompt_length ({})", self.max_prompt_length));
         }
-        if !(self.max_grad_norm >= 0.0) || !(self.weight_decay >= 0.0) {
+        // `>= 0` is false for NaN too, so NaN is refused with the negatives.
+        let non_negative = |x: f64| x >= 0.0;
+        if !non_negative(self.max_grad_norm) || !non_negative(self.weight_decay) {
             return bad("max_grad_norm", "max_grad_norm and weight_decay must be non-negative".into());
         }
         crate::model::lora::validate_train_config(self)?;
@@ -793,6 +795,9 @@ impl View<'_> {
     }
 }
 
+/// Pairs and their summed reference log-probs (chosen, rejected).
+type PairsWithReference = (Vec<TokenizedPair>, Vec<(f32, f32)>);
+
 /// A training run in progress. Create it with [`Trainer::new`], advance it with [`Trainer::steps`].
 pub struct Trainer {
     config: TrainConfig,
@@ -804,7 +809,7 @@ pub struct Trainer {
     dpo_loss: DpoLoss,
     reward_loss: RewardLoss,
     /// Held-out pairs and their reference log-probs.
-    eval: Option<(Vec<TokenizedPair>, Vec<(f32, f32)>)>,
+    eval: Option<PairsWithReference>,
     kto_loss: KtoLoss,
     lipo_loss: LipoLoss,
     /// KTO's desirable flags or LiPO's lists, of the training data and of the held-out data.

@@ -273,8 +273,11 @@ pub const IFEVAL_INSTRUCTIONS: [&str; 24] = [
 /// Most instructions one IFEval record may carry (the benchmark has at most 3).
 pub const MAX_INSTRUCTIONS: usize = 64;
 
+/// One IFEval instruction: its id and its kwargs.
+type Instruction<'a> = (&'a str, Map<String, Value>);
+
 /// The (id, kwargs) pairs of an IFEval ground truth; `null` kwargs are `{}`.
-fn ifeval_instructions(truth: &Value) -> Result<Vec<(&str, Map<String, Value>)>, VerifyError> {
+fn ifeval_instructions(truth: &Value) -> Result<Vec<Instruction<'_>>, VerifyError> {
     let bad = |reason: &str| VerifyError::BadGroundTruth { verifier: "ifeval", reason: reason.into() };
     let ids = truth.get("instruction_id_list").and_then(Value::as_array);
     let ids = ids.ok_or_else(|| bad("expected {\"instruction_id_list\": [...], \"kwargs\": [...]}"))?;
@@ -565,14 +568,13 @@ fn count_placeholders(s: &str) -> usize {
     let b = s.as_bytes();
     let (mut i, mut n) = (0, 0);
     while i < b.len() {
-        if b[i] == b'[' {
-            if let Some(j) = b[i + 1..].iter().position(|&c| c == b']' || c == b'\n').map(|p| i + 1 + p)
-                && b[j] == b']'
-            {
-                n += 1;
-                i = j + 1;
-                continue;
-            }
+        if b[i] == b'['
+            && let Some(j) = b[i + 1..].iter().position(|&c| c == b']' || c == b'\n').map(|p| i + 1 + p)
+            && b[j] == b']'
+        {
+            n += 1;
+            i = j + 1;
+            continue;
         }
         i += 1;
     }

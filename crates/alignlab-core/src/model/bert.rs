@@ -621,8 +621,10 @@ mod tests {
         let model = tiny(&d);
         let seqs: [Vec<i64>; 2] = [vec![1, 5, 9, 12, 3], vec![1, 40, 2]];
         for pooling in [Pooling::Mean, Pooling::Cls] {
-            let alone: Vec<Vec<f32>> =
-                seqs.iter().map(|s| values(model.embed(ids(&[s.clone()], &d), &[s.len()], pooling))).collect();
+            let alone: Vec<Vec<f32>> = seqs
+                .iter()
+                .map(|s| values(model.embed(ids(std::slice::from_ref(s), &d), &[s.len()], pooling)))
+                .collect();
             // Padded to 9 with ids that are not the pad id, so only the mask can hide them.
             let padded: Vec<Vec<i64>> =
                 seqs.iter().map(|s| s.iter().copied().chain(std::iter::repeat(17)).take(9).collect()).collect();

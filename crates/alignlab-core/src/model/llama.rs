@@ -97,13 +97,13 @@ impl LlamaConfig {
         if self.vocab_size == 0 || self.d_model == 0 || self.n_layers == 0 || self.d_ff == 0 {
             return bad(format!("every dimension must be positive: {self:?}"));
         }
-        if self.n_heads == 0 || self.n_kv_heads == 0 || self.d_model % self.n_heads != 0 {
+        if self.n_heads == 0 || self.n_kv_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return bad(format!("d_model {} is not divisible by n_heads {}", self.d_model, self.n_heads));
         }
-        if self.n_heads % self.n_kv_heads != 0 {
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return bad(format!("n_heads {} is not a multiple of n_kv_heads {}", self.n_heads, self.n_kv_heads));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad(format!("head_dim {} must be even for RoPE", self.head_dim()));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
@@ -447,7 +447,7 @@ impl Attention {
             Mask::Causal => (None, true),
             Mask::Explicit(m) => {
                 let [mb, _, mt, total] = m.dims();
-                (Some(m.clone().expand([mb.max(b), h, mt, total])), false)
+                (Some(Tensor::clone(m).expand([mb.max(b), h, mt, total])), false)
             }
         };
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal };
@@ -507,7 +507,7 @@ enum Mask {
     /// The backend's causal path (a fresh sequence without padding).
     Causal,
     /// `[1 or batch, 1, t, past + t]`, `true` where attention is masked out.
-    Explicit(Tensor<4, Bool>),
+    Explicit(Box<Tensor<4, Bool>>),
 }
 
 /// The attention mask of `t` new positions after `past` cached ones: causal, and with left padding, no
@@ -527,12 +527,12 @@ fn attention_mask(pad: Option<&[usize]>, past: usize, t: usize, device: &Device)
         None if t == 1 => Mask::None,
         None => {
             let data: Vec<bool> = (0..t).flat_map(|i| (0..total).map(move |j| masked(0, i, j))).collect();
-            Mask::Explicit(Tensor::from_data(TensorData::new(data, [1, 1, t, total]), device))
+            Mask::Explicit(Box::new(Tensor::from_data(TensorData::new(data, [1, 1, t, total]), device)))
         }
         Some(pad) => {
             let data: Vec<bool> =
                 pad.iter().flat_map(|&l| (0..t).flat_map(move |i| (0..total).map(move |j| masked(l, i, j)))).collect();
-            Mask::Explicit(Tensor::from_data(TensorData::new(data, [pad.len(), 1, t, total]), device))
+            Mask::Explicit(Box::new(Tensor::from_data(TensorData::new(data, [pad.len(), 1, t, total]), device)))
         }
     }
 }
@@ -605,7 +605,7 @@ mod tests {
             .collect();
         let full = logits(&model, model.forward_hidden_padded(ids(&padded, &device), Some(&pad), None));
         for (r, row) in [&a, &b, &c].into_iter().enumerate() {
-            let alone = logits(&model, model.forward_hidden(ids(&[row.clone()], &device), None));
+            let alone = logits(&model, model.forward_hidden(ids(std::slice::from_ref(row), &device), None));
             let start = (r * 7 + pad[r]) * vocab;
             assert_close(&full[start..(r + 1) * 7 * vocab], &alone, &format!("row {r} without cache"));
         }
@@ -631,11 +631,11 @@ mod tests {
         let next = model.forward_hidden_padded(ids(&[vec![21], vec![20]], &device), Some(&[2, 4]), Some(&mut cache));
         let next = logits(&model, next);
         let seq: Vec<i64> = a.iter().chain(&more[0]).chain(&last[0]).chain(&[20]).copied().collect();
-        let alone = logits(&model, model.forward_hidden(ids(&[seq.clone()], &device), None));
+        let alone = logits(&model, model.forward_hidden(ids(std::slice::from_ref(&seq), &device), None));
         assert_close(&next[vocab..], &alone[(seq.len() - 1) * vocab..], "row 0 after row 1 left");
         // Padding really is masked: the same rows without the mask (all positions real) give other logits.
         let unmasked = logits(&model, model.forward_hidden(ids(&padded, &device), None));
-        let alone = logits(&model, model.forward_hidden(ids(&[a.clone()], &device), None));
+        let alone = logits(&model, model.forward_hidden(ids(std::slice::from_ref(&a), &device), None));
         let diff = unmasked[4 * vocab..7 * vocab].iter().zip(&alone).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
         assert!(diff > 1e-3, "padding seen as tokens changes the logits ({diff})");
     }

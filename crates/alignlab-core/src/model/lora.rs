@@ -73,6 +73,9 @@ pub fn one_or_many_modules<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String
     })
 }
 
+/// `init(hf_name, d_in, d_out)` gives an adapter's A and B.
+type AdapterInit<'a, E> = dyn FnMut(&str, usize, usize) -> Result<(Vec<f32>, Vec<f32>), E> + 'a;
+
 impl LoraConfig {
     /// The run's adapters, or `None` for full fine-tuning (`lora_r = 0`).
     pub fn of(config: &TrainConfig) -> Option<Self> {
@@ -154,11 +157,7 @@ impl LoraConfig {
 
     /// Freezes `model` and attaches adapters whose `A: [d_in, r]` and `B: [r, d_out]` (Burn's layout) come
     /// from `init(hf_name, d_in, d_out)`.
-    fn attach<E>(
-        &self,
-        model: Llama,
-        init: &mut dyn FnMut(&str, usize, usize) -> Result<(Vec<f32>, Vec<f32>), E>,
-    ) -> Result<Llama, E>
+    fn attach<E>(&self, model: Llama, init: &mut AdapterInit<E>) -> Result<Llama, E>
     where
         E: From<TrainError>,
     {
@@ -366,8 +365,7 @@ pub fn validate_train_config(config: &TrainConfig) -> Result<(), TrainError> {
     if !matches!(config.objective, Objective::Dpo | Objective::Kto | Objective::Lipo | Objective::Modpo) {
         return Err(TrainError::Config {
             field: "lora_r",
-            msg: "LoRA adapters train policies (DPO family, KTO, LiPO, MODPO); reward models train every weight"
-                .into(),
+            msg: "LoRA adapters train policies (DPO family, KTO, LiPO, MODPO); reward models train every weight".into(),
         });
     }
     lora.validate()

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 use super::bert::{Bert, BertConfig, EncoderRewardModel, Pooling};
 use super::llama::{Llama, LlamaConfig, NamedTensor};
-use crate::pretrained::{LoadError, dir_reader, hf_weights_source, read_hf_weights};
+use crate::pretrained::{LoadError, ReadFile, dir_reader, hf_weights_source, read_hf_weights};
 use crate::tokenizer::Tokenizer;
 use crate::weights::hf::{
     CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, hf_config_json, llama_config_from_hf,
@@ -240,10 +240,7 @@ impl PretrainedReward {
         Self::from_reader(&mut |name| Ok(files.remove(name)), device)
     }
 
-    fn from_reader(
-        read: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>, LoadError>,
-        device: &Device,
-    ) -> Result<Self, LoadError> {
+    fn from_reader(read: &mut ReadFile, device: &Device) -> Result<Self, LoadError> {
         let config_bytes = read(CONFIG_FILE)?.ok_or_else(|| LoadError::MissingFile(CONFIG_FILE.into()))?;
         let json: Value =
             serde_json::from_slice(&config_bytes).map_err(|e| WeightError::Json(e.to_string()).in_file(CONFIG_FILE))?;
