@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use alignlab_core::data::TokenizeOptions;
 use alignlab_core::objectives::dpo::DpoLossType;
 use alignlab_core::objectives::lipo::LipoLossType;
 use alignlab_core::objectives::modpo::ModpoLossType;
@@ -128,6 +129,35 @@ pub enum Command {
     },
 }
 
+/// How records become tokens, as a training run does it (TrainConfig's defaults); `eval` and `ref-logps` share it.
+#[derive(Args, Debug)]
+pub struct TokenizeArgs {
+    /// Most tokens of prompt + response.
+    #[arg(long, default_value_t = TrainConfig::default().max_length)]
+    pub max_length: usize,
+    /// Most tokens of the prompt.
+    #[arg(long, default_value_t = TrainConfig::default().max_prompt_length)]
+    pub max_prompt_length: usize,
+    /// Most responses of a ranked list.
+    #[arg(long, default_value_t = TrainConfig::default().max_list_length)]
+    pub max_list_length: usize,
+    /// Wrap plain-text records in the model's chat template.
+    #[arg(long)]
+    pub chat_template: bool,
+}
+
+impl TokenizeArgs {
+    pub fn options(&self) -> TokenizeOptions {
+        TokenizeOptions {
+            max_length: self.max_length,
+            max_prompt_length: self.max_prompt_length,
+            chat_template: self.chat_template,
+            max_list_length: self.max_list_length,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// The reference model (GGUF file, Hugging Face folder or hf://org/name[@rev][/file]); also the policy's
@@ -151,9 +181,6 @@ pub struct EvalArgs {
     /// AUROC) or ranked lists (pairwise accuracy over ordered pairs, Kendall τ_b, NDCG).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Most responses of a ranked list (longer lists keep their first ones).
-    #[arg(long, default_value_t = 8)]
-    pub max_list_length: usize,
     /// Prompt-only JSONL ({"prompt"}): estimate KL(policy‖reference) on responses sampled from the policy,
     /// printed under "kl" (TRL's objective/kl, objective/entropy, completions/mean_length).
     #[arg(long)]
@@ -170,13 +197,8 @@ pub struct EvalArgs {
     /// β of the implicit reward β·(log π − log π_ref).
     #[arg(long, default_value_t = 0.1)]
     pub beta: f64,
-    #[arg(long, default_value_t = 512)]
-    pub max_length: usize,
-    #[arg(long, default_value_t = 256)]
-    pub max_prompt_length: usize,
-    /// Wrap plain-text records in the model's chat template.
-    #[arg(long)]
-    pub chat_template: bool,
+    #[command(flatten)]
+    pub tokenize: TokenizeArgs,
     /// Pairs per forward pass.
     #[arg(long, default_value_t = 4)]
     pub batch_size: usize,
@@ -260,16 +282,8 @@ pub struct RefLogpsArgs {
     /// Pairs (lists) per forward pass: the training run's --batch-size gives its own values bit for bit.
     #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = TrainConfig::default().max_length)]
-    pub max_length: usize,
-    #[arg(long, default_value_t = TrainConfig::default().max_prompt_length)]
-    pub max_prompt_length: usize,
-    /// Most responses of a ranked list; a longer list is refused (the cache holds one value per response).
-    #[arg(long, default_value_t = TrainConfig::default().max_list_length)]
-    pub max_list_length: usize,
-    /// Wrap plain-text records in the model's chat template.
-    #[arg(long)]
-    pub chat_template: bool,
+    #[command(flatten)]
+    pub tokenize: TokenizeArgs,
     #[arg(long)]
     pub skip_bad_lines: bool,
     #[arg(long, value_enum, default_value = "cpu")]

@@ -143,13 +143,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         let objective = objective_for(format).context("OpenAssistant trees: convert them first (--to lists)")?;
         let name = data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let text = fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
-        let topts = TokenizeOptions {
-            max_length: a.max_length,
-            max_prompt_length: a.max_prompt_length,
-            chat_template: a.chat_template,
-            max_list_length: a.max_list_length,
-            ..Default::default()
-        };
+        let topts = a.tokenize.options();
         let opts = ReadOptions { skip_bad_lines: a.skip_bad_lines, max_records: a.limit, ..Default::default() };
         let (examples, skipped) = TrainData::read(&name, &text, objective, &opts, &pre.tokenizer, &topts)?;
         for (line, reason) in &skipped {
@@ -159,7 +153,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         let config = TrainConfig {
             beta: a.beta,
             batch_size: a.batch_size.max(1),
-            max_length: a.max_length,
+            max_length: a.tokenize.max_length,
             ..Default::default()
         };
         out["format"] = serde_json::to_value(format)?;
@@ -167,12 +161,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         let rewards = pollster::block_on(implicit_rewards(&policy, &pre.model, examples, &config, pad, &device))?;
         out["overall"] = serde_json::to_value(rewards.metrics(a.num_bins)?)?;
     } else if let Some(data) = &a.data {
-        let topts = TokenizeOptions {
-            max_length: a.max_length,
-            max_prompt_length: a.max_prompt_length,
-            chat_template: a.chat_template,
-            ..Default::default()
-        };
+        let topts = a.tokenize.options();
         let (records, pairs) = read_pairs(data, a.skip_bad_lines, a.limit, &pre.tokenizer, &topts)?;
         let pad = pre.tokenizer.pad_id().or(pre.tokenizer.eos_id()).unwrap_or(0);
         let chunk = chunk_rows(pre.config.vocab_size, TrainConfig::default().logits_chunk_bytes);
@@ -191,7 +180,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         // as `generate` (plain prompts through the chat template only with --chat-template).
         let prompts = read_prompts(file)?;
         let ids: Vec<Vec<u32>> =
-            prompts.iter().map(|p| prompt_ids(&pre.tokenizer, p, !a.chat_template)).collect::<Result<_>>()?;
+            prompts.iter().map(|p| prompt_ids(&pre.tokenizer, p, !a.tokenize.chat_template)).collect::<Result<_>>()?;
         let options = KlOptions {
             samples: a.kl_samples,
             max_new_tokens: a.kl_max_new_tokens,
@@ -256,12 +245,7 @@ fn eval_reward_model(a: &EvalArgs, dir: &Path, device: &Device) -> Result<()> {
     if rm.num_labels() != 1 {
         eprintln!("note: {} labels ({}); pairs are scored by the first", rm.num_labels(), rm.labels.join(", "));
     }
-    let topts = TokenizeOptions {
-        max_length: a.max_length,
-        max_prompt_length: a.max_prompt_length,
-        chat_template: a.chat_template,
-        ..Default::default()
-    };
+    let topts = a.tokenize.options();
     let (records, pairs) = read_pairs(data, a.skip_bad_lines, a.limit, &rm.tokenizer, &topts)?;
     let b = a.batch_size.max(1);
     let scores = match &rm.model {

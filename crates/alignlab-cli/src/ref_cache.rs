@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use alignlab_core::convert::Format;
-use alignlab_core::data::{ReadOptions, TokenizeOptions};
+use alignlab_core::data::ReadOptions;
 use alignlab_core::eval::implicit::detect_format;
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::ref_logps::{
@@ -111,17 +111,11 @@ pub fn ref_logps(a: RefLogpsArgs) -> Result<()> {
     let pre = load_model(&a.model, &device)?;
     let text = fs::read_to_string(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
     let format = format_of_file(&a.data, &text)?;
-    let topts = TokenizeOptions {
-        max_length: a.max_length,
-        max_prompt_length: a.max_prompt_length,
-        chat_template: a.chat_template,
-        max_list_length: a.max_list_length,
-        ..Default::default()
-    };
+    let topts = a.tokenize.options();
     let config = TrainConfig {
         batch_size: a.batch_size.max(1),
-        max_length: a.max_length,
-        max_list_length: a.max_list_length,
+        max_length: a.tokenize.max_length,
+        max_list_length: a.tokenize.max_list_length,
         ..Default::default()
     };
     let key = RefLogpsKey::new(&model_digest(&a.model)?, format, &topts);
