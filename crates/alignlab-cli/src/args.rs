@@ -89,6 +89,12 @@ pub enum Command {
     ///
     /// Example: alignlab convert --data pairs.jsonl --to check --skip-bad-lines
     Convert(ConvertArgs),
+    /// Write a model as a Hugging Face folder that transformers (and, through optimum's ONNX export,
+    /// transformers.js) loads: config.json, model.safetensors (f32), tokenizer.json, tokenizer_config.json with
+    /// the chat template. With --weights, the weights of a run (its model.safetensors, LoRA already merged).
+    ///
+    /// Example: alignlab export --model models/SmolLM2-135M-Instruct.Q4_1.gguf --weights runs/dpo-demo/model.safetensors --out smollm2-dpo
+    Export(ExportArgs),
     /// Evaluate a trained policy against its reference on preference pairs, without training: implicit-reward
     /// accuracy (ties count half), margins, calibration (ECE with a reliability table), overall and per
     /// `category` / `source`, and with --kl-prompts the KL to the reference on sampled responses; printed as
@@ -266,6 +272,20 @@ pub struct AnnotateArgs {
     pub skip_bad_lines: bool,
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The model whose architecture and tokenizer are written: GGUF file, Hugging Face folder or
+    /// hf://org/name[@rev][/file].
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Trained weights for that architecture (a run's model.safetensors) [default: the model's own].
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// The folder to write (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -35,7 +35,9 @@ use alignlab_core::train::{
 };
 use alignlab_core::weights::safetensors::{SafetensorsSource, to_safetensors};
 use anyhow::{Context, Result, bail};
-use args::{Cli, Command, ConvertArgs, ConvertFrom, ConvertTo, DeviceArg, EvalArgs, GenerateArgs, TrainArgs};
+use args::{
+    Cli, Command, ConvertArgs, ConvertFrom, ConvertTo, DeviceArg, EvalArgs, ExportArgs, GenerateArgs, TrainArgs,
+};
 use burn::tensor::Device;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -61,6 +63,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Modpo(a) => train(a, Objective::Modpo),
         Command::Regression(a) => train(a, Objective::Regression),
         Command::Convert(a) => convert(a),
+        Command::Export(a) => export(a),
         Command::Eval(a) => eval(a),
         Command::RefLogps(a) => ref_cache::ref_logps(a),
         Command::Annotate(a) => annotate::annotate(a),
@@ -115,6 +118,18 @@ fn load_weights(pre: &Pretrained, path: &Path, device: &Device) -> Result<Llama>
     let source = SafetensorsSource::parse(&bytes).with_context(|| format!("reading {}", path.display()))?;
     Llama::from_source(&pre.config, &source, device)
         .with_context(|| format!("the weights of {} do not fit the model's architecture", path.display()))
+}
+
+/// `alignlab export`: the model (with a run's weights) as a Hugging Face folder.
+fn export(a: ExportArgs) -> Result<()> {
+    let device = device(DeviceArg::Cpu);
+    let mut pre = load_model(&a.model, &device)?;
+    if let Some(w) = &a.weights {
+        pre.model = load_weights(&pre, w, &device)?;
+    }
+    pollster::block_on(pre.save_hf_dir(&a.out)).with_context(|| format!("writing {}", a.out.display()))?;
+    println!("wrote {} (config.json, model.safetensors, tokenizer.json, tokenizer_config.json)", a.out.display());
+    Ok(())
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
