@@ -419,9 +419,8 @@ fn train(a: TrainArgs, objective: Objective) -> Result<()> {
         Some(path) => (read(&data_path)?, read(path)?),
         None => read(&data_path)?.split(config.eval_split, config.seed),
     };
-    // each part on its own: KTO's KL pairs are formed within a part
-    ref_cache::check(&data_path, &mut pairs, &a.model, objective, &config)?;
-    ref_cache::check(a.eval_data.as_deref().unwrap_or(&data_path), &mut eval_pairs, &a.model, objective, &config)?;
+    let eval_path = a.eval_data.as_deref().unwrap_or(&data_path);
+    ref_cache::check([(&data_path, &mut pairs), (eval_path, &mut eval_pairs)], &a.model, objective, &config)?;
     if let TrainData::Unpaired(ex) = &pairs {
         let n_d = ex.iter().filter(|e| e.label).count();
         let ratio = config.kto_loss().desirable_ratio(n_d, ex.len() - n_d);

@@ -188,42 +188,52 @@ pub fn precompute(
     Ok(out)
 }
 
-/// Before a run reads cached reference log-probs from `path` (read into `data`): refuses them when the sidecar's
-/// key is not this run's, warns when there is no sidecar, and drops KTO's cached KL values when the run's
-/// examples are not the cache's (its KL pairs differ).
+/// Before a run reads cached reference log-probs from each part's file (the training part, the held-out part):
+/// refuses them when the sidecar's key is not this run's, warns when there is no sidecar, and drops KTO's cached
+/// KL values when the part's examples are not the cache's (its KL pairs differ). Each part is checked on its own,
+/// since KTO's KL pairs are formed within a part; the run's key (a hash of the model's files) is computed once, and
+/// only when some part has a sidecar.
 pub fn check(
-    path: &Path,
-    data: &mut TrainData,
+    parts: [(&Path, &mut TrainData); 2],
     model: &Path,
     objective: Objective,
     config: &TrainConfig,
 ) -> Result<()> {
-    if !uses_reference(objective, config) || !carries_values(data) {
+    if !uses_reference(objective, config) {
         return Ok(());
     }
-    let side = sidecar_path(path);
-    let Ok(bytes) = fs::read(&side) else {
-        eprintln!(
-            "warning: {} carries reference log-probs but no {} key: they are used as they are, unchecked against \
-             this model and tokenisation",
-            path.display(),
-            side.display()
-        );
-        return Ok(());
-    };
-    let sidecar = Sidecar::parse(&side.display().to_string(), &bytes)?;
-    let key = run_key(model, objective, config)?.expect("runs with a reference have a format");
-    let cache = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    sidecar.check(&path.display().to_string(), &cache, &key)?;
-    if matches!(data, TrainData::Unpaired(_)) && data.len() != sidecar.records {
-        eprintln!(
-            "note: this run holds {} of the {} examples of {}: KTO's KL pairs differ from the cached ones, so the \
-             reference pass computes them again",
-            data.len(),
-            sidecar.records,
-            path.display()
-        );
-        drop_kl_values(data);
+    let mut run_key_once = None;
+    for (path, data) in parts {
+        if !carries_values(data) {
+            continue;
+        }
+        let side = sidecar_path(path);
+        let Ok(bytes) = fs::read(&side) else {
+            eprintln!(
+                "warning: {} carries reference log-probs but no {} key: they are used as they are, unchecked \
+                 against this model and tokenisation",
+                path.display(),
+                side.display()
+            );
+            continue;
+        };
+        let sidecar = Sidecar::parse(&side.display().to_string(), &bytes)?;
+        if run_key_once.is_none() {
+            run_key_once = run_key(model, objective, config)?;
+        }
+        let key = run_key_once.as_ref().expect("runs with a reference have a format");
+        let cache = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        sidecar.check(&path.display().to_string(), &cache, key)?;
+        if matches!(data, TrainData::Unpaired(_)) && data.len() != sidecar.records {
+            eprintln!(
+                "note: this run holds {} of the {} examples of {}: KTO's KL pairs differ from the cached ones, so \
+                 the reference pass computes them again",
+                data.len(),
+                sidecar.records,
+                path.display()
+            );
+            drop_kl_values(data);
+        }
     }
     Ok(())
 }
