@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use alignlab_core::data::{ReadOptions, read_preferences, tokenize_pair};
+use alignlab_core::data::{ReadOptions, TokenizedPair, read_preferences, tokenize_pair};
 use alignlab_core::model::reward::{AnyRewardModel, PretrainedReward, reward_hf_files, score_length};
 use alignlab_core::pretrained::Pretrained;
 use alignlab_core::tiny::tiny_gguf;
@@ -100,6 +100,17 @@ fn pad_is_read_like_transformers() {
     assert_eq!(score_length(&[2, 2], 2), 0);
 }
 
+/// The first six pairs of `PAIRS`, tokenised as a run of `config` does.
+fn six_pairs(pre: &Pretrained, config: &TrainConfig) -> Vec<TokenizedPair> {
+    let report = read_preferences("pairs.jsonl", PAIRS, &ReadOptions::default()).unwrap();
+    report
+        .records
+        .iter()
+        .take(6)
+        .map(|r| tokenize_pair(&pre.tokenizer, r, &config.tokenize_options()).unwrap())
+        .collect()
+}
+
 #[test]
 fn a_trained_reward_model_saves_and_reloads_to_identical_rewards() {
     let device = Device::flex();
@@ -109,13 +120,7 @@ fn a_trained_reward_model_saves_and_reloads_to_identical_rewards() {
             "max_prompt_length": 64}"#,
     )
     .unwrap();
-    let report = read_preferences("pairs.jsonl", PAIRS, &ReadOptions::default()).unwrap();
-    let pairs: Vec<_> = report
-        .records
-        .iter()
-        .take(6)
-        .map(|r| tokenize_pair(&pre.tokenizer, r, &config.tokenize_options()).unwrap())
-        .collect();
+    let pairs = six_pairs(&pre, &config);
     let pad = 2;
     let mut trainer =
         pollster::block_on(Trainer::new(Backbone::Decoder(pre.model), pairs.clone(), config, pad, &device)).unwrap();
@@ -140,13 +145,7 @@ fn a_reward_run_resumed_from_its_saved_folder_continues_the_loss_curve() {
             "max_prompt_length": 64, "seed": 3}"#,
     )
     .unwrap();
-    let report = read_preferences("pairs.jsonl", PAIRS, &ReadOptions::default()).unwrap();
-    let pairs: Vec<_> = report
-        .records
-        .iter()
-        .take(6)
-        .map(|r| tokenize_pair(&pre.tokenizer, r, &config.tokenize_options()).unwrap())
-        .collect();
+    let pairs = six_pairs(&pre, &config);
     let new = |backbone: Backbone| {
         pollster::block_on(Trainer::new(backbone, pairs.clone(), config.clone(), 2, &device)).unwrap()
     };
